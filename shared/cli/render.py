@@ -1,0 +1,89 @@
+"""How the CLI shows jobs to people (rich)."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from shared.job_store import JobStore
+from shared.models import JobRecord, JobStatus, SubtaskStatus
+from shared.submission import wait_for_job
+
+STATUS_STYLE = {
+    JobStatus.PLANNING: "cyan",
+    JobStatus.RUNNING: "cyan",
+    JobStatus.SUCCEEDED: "green",
+    JobStatus.PARTIAL: "yellow",
+    JobStatus.FAILED: "red",
+}
+
+
+def status_text(status: JobStatus) -> Text:
+    return Text(status.value, style=f"bold {STATUS_STYLE[status]}")
+
+
+def progress_bar(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def summary_table(record: JobRecord) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_row("job", record.job_id)
+    table.add_row("status", status_text(record.status))
+    table.add_row("models", f"plan {record.orchestrator_model} / work {record.worker_model}")
+    if record.simulated:
+        table.add_row("model endpoint", Text("offline simulator", style="magenta"))
+    table.add_row("subtasks", f"{record.subtasks_total} planned, {record.subtasks_failed} failed")
+    u = record.usage
+    table.add_row(
+        "tokens",
+        f"{u.input_tokens} in / {u.output_tokens} out / "
+        f"{u.cache_read_input_tokens} cache read / {u.cache_creation_input_tokens} cache write",
+    )
+    if record.finished_at:
+        seconds = (record.finished_at - record.created_at).total_seconds()
+        table.add_row("time", f"{seconds:.2f}s (created → finished)")
+    if record.error:
+        table.add_row("error", Text(record.error, style="red"))
+    return table
+
+
+def show_record(console: Console, record: JobRecord) -> None:
+    console.print(Panel(summary_table(record), title="Chorus job", expand=False))
+    if record.plan:
+        console.print(Panel(record.plan.analysis, title="Analysis", border_style="blue"))
+    for result in record.results:
+        ok = result.status is SubtaskStatus.SUCCEEDED
+        body = Group(
+            Text(result.description, style="italic"),
+            Text(""),
+            Text(result.output or "") if ok else Text(result.error or "", style="red"),
+        )
+        title = f"[{result.index + 1}] {result.type} — {result.status.value}"
+        if result.attempts > 1:
+            title += f" after {result.attempts} attempts"
+        console.print(Panel(body, title=title, border_style="green" if ok else "red"))
+
+
+def follow(store: JobStore, job_id: str, *, timeout_s: float, console: Console) -> JobRecord:
+    """Wait for a job while showing a progress bar of finished subtasks."""
+    with progress_bar(console) as progress:
+        bar = progress.add_task("planning", total=None)
+
+        def on_update(record: JobRecord | None, done: int) -> None:
+            if record is None or record.status is JobStatus.PLANNING:
+                return
+            total = record.subtasks_total or None
+            progress.update(bar, description="subtasks", total=total, completed=done)
+
+        return wait_for_job(store, job_id, timeout_s=timeout_s, on_update=on_update)

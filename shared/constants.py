@@ -1,0 +1,52 @@
+"""Names and limits shared by every Chorus process: queues, task names, Redis keys, timeouts.
+
+Everything a deployment or another service may need to match lives here, so a change is one edit.
+"""
+
+from typing import Final
+
+# Celery queues and the public task names (the contract other services enqueue by).
+ORCHESTRATOR_QUEUE: Final = "orchestrator"
+SUBTASKS_QUEUE: Final = "subtasks"
+RUN_JOB_TASK: Final = "orchestrator.run_job"
+GATHER_RESULTS_TASK: Final = "orchestrator.gather_results"
+RUN_SUBTASK_TASK: Final = "worker.run_subtask"
+
+# Redis keys. The record is the public one; the rest are Chorus internals.
+KEY_PREFIX: Final = "chorus"
+
+
+def job_key(job_id: str) -> str:
+    """The JobRecord JSON of one job."""
+    return f"{KEY_PREFIX}:job:{job_id}"
+
+
+def job_results_key(job_id: str) -> str:
+    """Hash of final SubtaskResult JSON by subtask index: the idempotency ledger of a job."""
+    return f"{KEY_PREFIX}:job:{job_id}:results"
+
+
+JOB_INDEX_KEY: Final = f"{KEY_PREFIX}:jobs"  # sorted set of job ids by creation time
+
+# Input limits: checked at every boundary (CLI, Celery task, later the HTTP API).
+MAX_TASK_CHARS: Final = 100_000
+MAX_CONTEXT_BYTES: Final = 200_000
+DEFAULT_MAX_SUBTASKS: Final = 5
+HARD_MAX_SUBTASKS: Final = 20
+MAX_SUBTASK_TYPE_CHARS: Final = 80
+MAX_SUBTASK_DESCRIPTION_CHARS: Final = 2_000
+MAX_OUTPUT_TOKENS_CAP: Final = 32_000
+
+# Timeouts and retention (seconds).
+DEFAULT_JOB_TTL_S: Final = 7 * 24 * 3600
+DEFAULT_MODEL_TIMEOUT_S: Final = 120.0
+# Redis visibility timeout: must outlast the slowest subtask including its retries' waits.
+DEFAULT_VISIBILITY_TIMEOUT_S: Final = 3600
+DEFAULT_RETRY_BASE_S: Final = 1.0
+DEFAULT_RETRY_MAX_S: Final = 60.0
+DEFAULT_MAX_ATTEMPTS: Final = 4
+
+DEFAULT_ORCHESTRATOR_MODEL: Final = "claude-sonnet-5-5"
+DEFAULT_WORKER_MODEL: Final = "claude-haiku-5-5"
+DEFAULT_PLAN_MAX_TOKENS: Final = 2_048
+DEFAULT_WORKER_MAX_TOKENS: Final = 1_024

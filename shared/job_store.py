@@ -1,0 +1,130 @@
+"""The job store: JobRecords and per-subtask results in Redis.
+
+Every change to a record is a WATCH/MULTI transaction around a pure transition from
+`shared.records`, so concurrent writers never lose an update. Subtask results go into a hash
+with HSETNX: the first final result for (job_id, index) wins and redeliveries read it back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import redis
+
+from shared import constants
+from shared.models import JobRecord, SubtaskResult
+from shared.records import InvalidTransition
+from shared.settings import Settings
+
+
+class JobNotFound(Exception):
+    pass
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        decode_responses=True,
+        socket_timeout=30,
+        socket_connect_timeout=10,
+        health_check_interval=30,
+        retry_on_timeout=True,
+    )
+
+
+class JobStore:
+    def __init__(self, client: redis.Redis, *, ttl_s: int) -> None:
+        self._redis = client
+        self._ttl_s = ttl_s
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobStore:
+        return cls(redis_client(settings), ttl_s=settings.job_ttl_s)
+
+    def create(self, record: JobRecord) -> JobRecord:
+        """Store a new record; if the job already exists, return the stored one unchanged."""
+        key = constants.job_key(record.job_id)
+        created = self._redis.set(key, record.model_dump_json(), nx=True, ex=self._ttl_s)
+        if created:
+            score = record.created_at.timestamp()
+            with self._redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(constants.JOB_INDEX_KEY, {record.job_id: score})
+                # The index outlives no record: entries older than the TTL point at nothing.
+                pipe.zremrangebyscore(constants.JOB_INDEX_KEY, "-inf", score - self._ttl_s)
+                pipe.execute()
+            return record
+        return self.get(record.job_id)
+
+    def get(self, job_id: str) -> JobRecord:
+        raw = self._redis.get(constants.job_key(job_id))
+        if raw is None:
+            raise JobNotFound(job_id)
+        return JobRecord.model_validate_json(raw)
+
+    def find(self, job_id: str) -> JobRecord | None:
+        try:
+            return self.get(job_id)
+        except JobNotFound:
+            return None
+
+    def update(
+        self, job_id: str, change: Callable[[JobRecord], JobRecord]
+    ) -> tuple[JobRecord, bool]:
+        """Apply `change` atomically. Returns (record, changed); an InvalidTransition raised by
+        `change` leaves the record as it is and returns it with changed=False."""
+        key = constants.job_key(job_id)
+        with self._redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    raw = pipe.get(key)
+                    if raw is None:
+                        raise JobNotFound(job_id)
+                    current = JobRecord.model_validate_json(raw)
+                    try:
+                        updated = change(current)
+                    except InvalidTransition:
+                        pipe.unwatch()
+                        return current, False
+                    pipe.multi()
+                    pipe.set(key, updated.model_dump_json(), ex=self._ttl_s)
+                    pipe.execute()
+                    return updated, True
+                except redis.WatchError:
+                    continue
+
+    def save_result(self, job_id: str, result: SubtaskResult) -> SubtaskResult:
+        """Record a final subtask result once; return whichever result was recorded first."""
+        key = constants.job_results_key(job_id)
+        field = str(result.index)
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, field, result.model_dump_json())
+            pipe.expire(key, self._ttl_s)
+            pipe.hget(key, field)
+            _, _, stored = pipe.execute()
+        return SubtaskResult.model_validate_json(stored)
+
+    def get_result(self, job_id: str, index: int) -> SubtaskResult | None:
+        raw = self._redis.hget(constants.job_results_key(job_id), str(index))
+        return SubtaskResult.model_validate_json(raw) if raw is not None else None
+
+    def results(self, job_id: str) -> dict[int, SubtaskResult]:
+        raw = self._redis.hgetall(constants.job_results_key(job_id))
+        return {int(k): SubtaskResult.model_validate_json(v) for k, v in raw.items()}
+
+    def results_count(self, job_id: str) -> int:
+        return int(self._redis.hlen(constants.job_results_key(job_id)))
+
+    def recent_job_ids(self, limit: int, *, before: datetime | None = None) -> list[str]:
+        high = before.timestamp() if before else "+inf"
+        ids = self._redis.zrevrangebyscore(
+            constants.JOB_INDEX_KEY, high, "-inf", start=0, num=limit
+        )
+        return [str(i) for i in ids]
+
+    def ping(self) -> bool:
+        return bool(self._redis.ping())
+
+    def close(self) -> None:
+        self._redis.close()

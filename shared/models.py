@@ -1,0 +1,223 @@
+"""The wire contract: every message that crosses a process is one of these pydantic models.
+
+Wire models ignore unknown fields (`extra="ignore"`) so that a newer producer and an older
+consumer survive a rolling deploy.
+"""
+
+import json
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+
+from shared import constants
+
+_JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class JobStatus(StrEnum):
+    PLANNING = "planning"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.PARTIAL, JobStatus.FAILED)
+
+
+class SubtaskStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+class Usage(WireModel):
+    input_tokens: NonNegativeInt = 0
+    output_tokens: NonNegativeInt = 0
+    cache_creation_input_tokens: NonNegativeInt = 0
+    cache_read_input_tokens: NonNegativeInt = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_creation_input_tokens=(
+                self.cache_creation_input_tokens + other.cache_creation_input_tokens
+            ),
+            cache_read_input_tokens=self.cache_read_input_tokens + other.cache_read_input_tokens,
+        )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def total_tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_creation_input_tokens
+            + self.cache_read_input_tokens
+        )
+
+
+def _check_model_name(value: str | None) -> str | None:
+    if value is not None and not _MODEL_NAME_RE.match(value):
+        raise ValueError("model name must be 1-128 letters, digits or ._:@/- characters")
+    return value
+
+
+class JobOptions(WireModel):
+    max_subtasks: int = Field(
+        default=constants.DEFAULT_MAX_SUBTASKS, ge=1, le=constants.HARD_MAX_SUBTASKS
+    )
+    orchestrator_model: str | None = None
+    worker_model: str | None = None
+    plan_max_tokens: int | None = Field(default=None, ge=1, le=constants.MAX_OUTPUT_TOKENS_CAP)
+    worker_max_tokens: int | None = Field(default=None, ge=1, le=constants.MAX_OUTPUT_TOKENS_CAP)
+
+    _models = field_validator("orchestrator_model", "worker_model")(_check_model_name)
+
+
+class JobRequest(WireModel):
+    """What a caller submits: `orchestrator.run_job` takes exactly these as JSON kwargs."""
+
+    task: str = Field(max_length=constants.MAX_TASK_CHARS)
+    context: dict[str, Any] = Field(default_factory=dict)
+    options: JobOptions = Field(default_factory=JobOptions)
+    job_id: str | None = None
+
+    @field_validator("task")
+    @classmethod
+    def _task_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("task must not be empty")
+        return value
+
+    @field_validator("context", mode="before")
+    @classmethod
+    def _context_is_object(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            kind = type(value).__name__
+            raise ValueError(
+                f'context must be a JSON object such as {{"key": "value"}}, not {kind}'
+            )
+        size = len(json.dumps(value, ensure_ascii=False).encode())
+        if size > constants.MAX_CONTEXT_BYTES:
+            raise ValueError(
+                f"context is {size} bytes; the limit is {constants.MAX_CONTEXT_BYTES} bytes"
+            )
+        return value
+
+    @field_validator("job_id")
+    @classmethod
+    def _job_id_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _JOB_ID_RE.match(value):
+            raise ValueError("job_id must be 1-128 letters, digits or _.:- characters")
+        return value
+
+
+class SubtaskDraft(BaseModel):
+    """One subtask as the planning model proposes it (structured output schema)."""
+
+    type: str = Field(description="A short, distinct label for this approach, e.g. 'technical'.")
+    description: str = Field(description="What a worker should produce for this approach.")
+
+
+class PlanDraft(BaseModel):
+    """The planning model's structured output, before Chorus validates it."""
+
+    analysis: str = Field(description="What the task needs and which approaches add value.")
+    subtasks: list[SubtaskDraft] = Field(description="The subtasks worth doing for this input.")
+
+
+class Subtask(WireModel):
+    index: int = Field(ge=0)
+    type: str = Field(min_length=1, max_length=constants.MAX_SUBTASK_TYPE_CHARS)
+    description: str = Field(min_length=1, max_length=constants.MAX_SUBTASK_DESCRIPTION_CHARS)
+
+
+class Plan(WireModel):
+    analysis: str
+    subtasks: list[Subtask] = Field(min_length=1, max_length=constants.HARD_MAX_SUBTASKS)
+
+
+class SubtaskAssignment(WireModel):
+    """The kwargs of `worker.run_subtask`: everything a worker needs, nothing it must look up."""
+
+    job_id: str
+    task: str
+    context: dict[str, Any] = Field(default_factory=dict)
+    subtask: Subtask
+    model: str
+    max_tokens: int = Field(ge=1, le=constants.MAX_OUTPUT_TOKENS_CAP)
+    # Carried across Celery retries so the record shows the whole story of the subtask.
+    first_started_at: datetime | None = None
+    last_error: str | None = None
+
+
+class SubtaskResult(WireModel):
+    index: int = Field(ge=0)
+    type: str
+    description: str
+    status: SubtaskStatus
+    output: str | None = None
+    error: str | None = None
+    attempts: int = Field(default=1, ge=0)
+    model: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    started_at: datetime | None = None
+    finished_at: datetime
+
+
+class JobRecord(WireModel):
+    """The results record of one job, stored as JSON under `chorus:job:<job_id>`."""
+
+    job_id: str
+    status: JobStatus
+    request: JobRequest
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    orchestrator_model: str
+    worker_model: str
+    plan: Plan | None = None
+    results: list[SubtaskResult] = Field(default_factory=list)
+    planning_usage: Usage = Field(default_factory=Usage)
+    usage: Usage = Field(default_factory=Usage)
+    error: str | None = None
+    simulated: bool = False
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def subtasks_total(self) -> int:
+        return len(self.plan.subtasks) if self.plan else 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def subtasks_failed(self) -> int:
+        return sum(1 for r in self.results if r.status is SubtaskStatus.FAILED)
+
+
+def describe_validation_error(error: Exception) -> str:
+    """One line a person can act on, naming each field at fault (no stack trace, no input echo)."""
+    from pydantic import ValidationError
+
+    if not isinstance(error, ValidationError):
+        return str(error)
+    parts = []
+    for item in error.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in item["loc"]) or "request"
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)

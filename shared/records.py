@@ -1,0 +1,125 @@
+"""Pure transitions of a JobRecord. No I/O: the store applies them atomically in Redis."""
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from shared.models import (
+    JobRecord,
+    JobRequest,
+    JobStatus,
+    Plan,
+    SubtaskResult,
+    SubtaskStatus,
+    Usage,
+)
+
+MISSING_RESULT_ERROR = "no result was recorded for this subtask"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class InvalidTransition(Exception):
+    """The record is not in a state that allows this change (e.g. already final)."""
+
+
+def new_record(
+    request: JobRequest,
+    job_id: str,
+    *,
+    orchestrator_model: str,
+    worker_model: str,
+    simulated: bool,
+    now: datetime,
+) -> JobRecord:
+    return JobRecord(
+        job_id=job_id,
+        status=JobStatus.PLANNING,
+        request=request.model_copy(update={"job_id": job_id}),
+        created_at=now,
+        updated_at=now,
+        orchestrator_model=orchestrator_model,
+        worker_model=worker_model,
+        simulated=simulated,
+    )
+
+
+def with_plan(record: JobRecord, plan: Plan, planning_usage: Usage, now: datetime) -> JobRecord:
+    if record.status is not JobStatus.PLANNING:
+        raise InvalidTransition(f"cannot store a plan on a {record.status.value} job")
+    return record.model_copy(
+        update={
+            "status": JobStatus.RUNNING,
+            "plan": plan,
+            "planning_usage": planning_usage,
+            "usage": planning_usage,
+            "updated_at": now,
+        }
+    )
+
+
+def with_failure(
+    record: JobRecord, reason: str, now: datetime, planning_usage: Usage | None = None
+) -> JobRecord:
+    if record.status.is_final:
+        raise InvalidTransition(f"job is already {record.status.value}")
+    usage = planning_usage if planning_usage is not None else record.planning_usage
+    return record.model_copy(
+        update={
+            "status": JobStatus.FAILED,
+            "error": reason,
+            "planning_usage": usage,
+            "usage": usage,
+            "updated_at": now,
+            "finished_at": now,
+        }
+    )
+
+
+def final_status(results: list[SubtaskResult]) -> JobStatus:
+    succeeded = sum(1 for r in results if r.status is SubtaskStatus.SUCCEEDED)
+    if results and succeeded == len(results):
+        return JobStatus.SUCCEEDED
+    if succeeded == 0:
+        return JobStatus.FAILED
+    return JobStatus.PARTIAL
+
+
+def missing_indices(record: JobRecord, stored: Mapping[int, SubtaskResult]) -> list[int]:
+    planned = record.plan.subtasks if record.plan else []
+    return [s.index for s in planned if s.index not in stored]
+
+
+def finalized(record: JobRecord, stored: Mapping[int, SubtaskResult], now: datetime) -> JobRecord:
+    """The final record: results in plan order; a subtask with no stored result is failed."""
+    if record.status is not JobStatus.RUNNING or record.plan is None:
+        raise InvalidTransition(f"cannot finalise a {record.status.value} job")
+    results = [
+        stored.get(s.index)
+        or SubtaskResult(
+            index=s.index,
+            type=s.type,
+            description=s.description,
+            status=SubtaskStatus.FAILED,
+            error=MISSING_RESULT_ERROR,
+            attempts=0,
+            finished_at=now,
+        )
+        for s in record.plan.subtasks
+    ]
+    status = final_status(results)
+    usage = sum((r.usage for r in results), record.planning_usage)
+    error = None
+    if status is JobStatus.FAILED:
+        error = "every subtask failed; see each subtask's error"
+    return record.model_copy(
+        update={
+            "status": status,
+            "results": results,
+            "usage": usage,
+            "error": error,
+            "updated_at": now,
+            "finished_at": now,
+        }
+    )

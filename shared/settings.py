@@ -1,0 +1,68 @@
+"""The one settings object. Every process builds its own `Settings()` from the environment.
+
+Standard names are kept where the ecosystem has them (`REDIS_URL`, `ANTHROPIC_API_KEY`,
+`ANTHROPIC_BASE_URL`); everything Chorus-specific is `CHORUS_*`.
+"""
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared import constants
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CHORUS_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    redis_url: SecretStr = Field(
+        default=SecretStr("redis://127.0.0.1:6379/0"),
+        validation_alias=AliasChoices("REDIS_URL", "CHORUS_REDIS_URL"),
+        description="Broker and result store. May carry a password; never logged.",
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "CHORUS_ANTHROPIC_API_KEY")
+    )
+    anthropic_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "CHORUS_ANTHROPIC_BASE_URL"),
+    )
+
+    simulator_url: str = Field(
+        default="http://127.0.0.1:8765",
+        description="Where the offline simulator listens; used only when no API key is set.",
+    )
+
+    orchestrator_model: str = constants.DEFAULT_ORCHESTRATOR_MODEL
+    worker_model: str = constants.DEFAULT_WORKER_MODEL
+    plan_max_tokens: int = Field(default=constants.DEFAULT_PLAN_MAX_TOKENS, ge=1)
+    worker_max_tokens: int = Field(default=constants.DEFAULT_WORKER_MAX_TOKENS, ge=1)
+    model_timeout_s: float = Field(default=constants.DEFAULT_MODEL_TIMEOUT_S, gt=0)
+    # Retries happen in Celery (a waiting task holds no worker slot); the SDK's own stay at 0
+    # so the two layers never multiply.
+    max_attempts: int = Field(default=constants.DEFAULT_MAX_ATTEMPTS, ge=1, le=20)
+    retry_base_s: float = Field(default=constants.DEFAULT_RETRY_BASE_S, ge=0)
+    retry_max_s: float = Field(default=constants.DEFAULT_RETRY_MAX_S, ge=0)
+
+    job_ttl_s: int = Field(default=constants.DEFAULT_JOB_TTL_S, ge=60)
+    visibility_timeout_s: int = Field(default=constants.DEFAULT_VISIBILITY_TIMEOUT_S, ge=10)
+    orchestrator_concurrency: int = Field(default=16, ge=1)
+    worker_concurrency: int = Field(default=64, ge=1)
+
+    @property
+    def uses_simulator(self) -> bool:
+        """No real key configured: Chorus talks to its offline simulator instead."""
+        return self.anthropic_api_key is None
+
+    @property
+    def model_base_url(self) -> str | None:
+        """The Messages API endpoint; None means the SDK's default (api.anthropic.com)."""
+        if self.uses_simulator:
+            return self.anthropic_base_url or self.simulator_url
+        return self.anthropic_base_url
+
+    def describe_model_endpoint(self) -> str:
+        """One line for people: which model endpoint is in use (never the key)."""
+        if self.uses_simulator:
+            return f"SIMULATOR (no ANTHROPIC_API_KEY set) at {self.model_base_url}"
+        return f"Anthropic API at {self.model_base_url or 'the SDK default endpoint'}"

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from shared.celery_app import ChorusCelery, create_celery_app
+from shared.job_store import JobStore
+from shared.local_stack import LocalStack
+from shared.models import JobRecord
+from shared.settings import Settings
+from shared.submission import build_request, enqueue_job, wait_for_job
+from tests.support.simulator_control import SimulatorControl
+
+
+class JobRunner:
+    """Submit jobs the way a client does and wait for them with a deadline."""
+
+    def __init__(self, app: ChorusCelery, store: JobStore) -> None:
+        self.app = app
+        self.store = store
+
+    def submit(self, task: str, **fields: Any) -> str:
+        return enqueue_job(self.app, build_request({"task": task, **fields}))
+
+    def run(self, task: str, *, timeout_s: float = 60, **fields: Any) -> JobRecord:
+        return wait_for_job(self.store, self.submit(task, **fields), timeout_s=timeout_s)
+
+
+@pytest.fixture(scope="session")
+def settings(redis_url: str, simulator: SimulatorControl) -> Settings:
+    return Settings(redis_url=redis_url, simulator_url=simulator.url)
+
+
+@pytest.fixture(scope="session")
+def client_app(settings: Settings) -> ChorusCelery:
+    return create_celery_app(settings)
+
+
+@pytest.fixture(scope="session")
+def store(settings: Settings) -> Iterator[JobStore]:
+    job_store = JobStore.from_settings(settings)
+    yield job_store
+    job_store.close()
+
+
+@pytest.fixture
+def jobs(
+    chorus_stack: LocalStack, client_app: ChorusCelery, store: JobStore, sim: SimulatorControl
+) -> JobRunner:
+    """A runner against the session's orchestrator and worker, with a clean simulator."""
+    return JobRunner(client_app, store)

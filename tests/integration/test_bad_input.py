@@ -1,0 +1,68 @@
+"""Bad input is rejected at submit time with one line (CLI exit 2) and nothing is enqueued."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import redis
+
+from shared import constants
+from shared.celery_app import ChorusCelery
+
+# A database no worker consumes from, so anything enqueued by mistake stays visible.
+IDLE_DB = 7
+
+
+def chorus(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "REDIS_URL": redis_url.rsplit("/", 1)[0] + f"/{IDLE_DB}"}
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["submit", ""], "task must not be empty"),
+        (["submit", "   \n\t "], "task must not be empty"),
+        (["submit", "x" * (constants.MAX_TASK_CHARS + 1)], "at most 100000 characters"),
+        (["submit", "ok", "--context", "[1, 2]"], "context must be a JSON object"),
+        (["submit", "ok", "--context", '"just text"'], "context must be a JSON object"),
+        (["submit", "ok", "--context", "{broken"], "--context is not valid JSON"),
+        (["submit", "ok", "--max-subtasks", "0"], "options.max_subtasks"),
+        (["submit", "ok", "--max-subtasks", "21"], "less than or equal to 20"),
+    ],
+)
+def test_cli_rejects_bad_input_with_one_line_and_enqueues_nothing(
+    redis_url: str, args: list[str], expected: str
+) -> None:
+    idle = redis.Redis.from_url(redis_url, db=IDLE_DB)
+    idle.flushdb()  # our own private server's spare database, never a shared Redis
+
+    done = chorus(redis_url, *args)
+
+    assert done.returncode == 2, done.stderr
+    message = done.stderr.strip()
+    assert expected in message
+    assert "Traceback" not in done.stderr + done.stdout
+    assert len(message.splitlines()) == 1
+    assert idle.dbsize() == 0
+
+
+def test_bad_message_sent_straight_to_celery_is_rejected_with_a_reason(
+    chorus_stack: object, client_app: ChorusCelery
+) -> None:
+    reply = client_app.send_task(
+        constants.RUN_JOB_TASK, kwargs={"task": "  ", "job_id": "bad-one"}
+    ).get(timeout=30)
+
+    assert reply["status"] == "rejected"
+    assert "task must not be empty" in reply["error"]

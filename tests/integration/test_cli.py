@@ -1,0 +1,60 @@
+"""The `chorus` CLI against the running stack: submit --wait --json, status, result."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from shared.local_stack import LocalStack
+from shared.models import JobRecord, JobStatus
+from tests.support.simulator_control import SimulatorControl
+
+
+def run_cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_submit_wait_json_prints_the_record_and_exits_by_status(
+    chorus_stack: LocalStack, sim: SimulatorControl
+) -> None:
+    done = run_cli(
+        chorus_stack, "submit", "Suggest names for a bakery.", "--context", '{"city": "Lyon"}',
+        "--max-subtasks", "2", "--wait", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    record = JobRecord.model_validate_json(done.stdout)
+    assert record.status is JobStatus.SUCCEEDED
+    assert record.request.context == {"city": "Lyon"}
+
+    status = run_cli(chorus_stack, "status", record.job_id)
+    assert status.returncode == 0
+    assert "succeeded" in status.stdout
+
+    result = run_cli(chorus_stack, "result", record.job_id, "--json")
+    assert JobRecord.model_validate_json(result.stdout) == record
+
+
+def test_submit_wait_json_exits_1_when_the_job_is_partial(
+    chorus_stack: LocalStack, sim: SimulatorControl
+) -> None:
+    sim.set_faults([{"match": "<subtask>", "status": 400, "times": 1}])
+    done = run_cli(
+        chorus_stack, "submit", "Explain tides.", "--max-subtasks", "3", "--wait", "--json"
+    )
+    assert done.returncode == 1, done.stderr
+    assert JobRecord.model_validate_json(done.stdout).status is JobStatus.PARTIAL
+
+
+def test_unknown_job_is_a_clear_error(chorus_stack: LocalStack) -> None:
+    done = run_cli(chorus_stack, "status", "no-such-job")
+    assert done.returncode == 1
+    assert "no job 'no-such-job'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,52 @@
+"""Redelivered tasks: a subtask already recorded is not sent to the model again, and the
+gather step finalises a job only once."""
+
+from __future__ import annotations
+
+from shared import constants
+from shared.models import JobStatus, SubtaskAssignment, SubtaskResult
+from tests.integration.conftest import JobRunner
+from tests.support.simulator_control import SimulatorControl
+
+
+def test_redelivered_subtask_returns_the_stored_result_without_a_model_call(
+    jobs: JobRunner, sim: SimulatorControl
+) -> None:
+    record = jobs.run("Name good habits for code review.", options={"max_subtasks": 2})
+    assert record.status is JobStatus.SUCCEEDED and record.plan
+    calls_before = sim.stats()["requests_total"]
+
+    first = record.plan.subtasks[0]
+    again = SubtaskAssignment(
+        job_id=record.job_id,
+        task=record.request.task,
+        context=record.request.context,
+        subtask=first,
+        model=record.worker_model,
+        max_tokens=64,
+    )
+    reply = jobs.app.send_task(
+        constants.RUN_SUBTASK_TASK, kwargs=again.model_dump(mode="json")
+    ).get(timeout=30)
+
+    assert SubtaskResult.model_validate(reply) == record.results[0]
+    assert sim.stats()["requests_total"] == calls_before
+
+
+def test_gather_and_run_job_delivered_again_change_nothing(
+    jobs: JobRunner, sim: SimulatorControl
+) -> None:
+    record = jobs.run("Draft a haiku about queues.", options={"max_subtasks": 2})
+    calls_before = sim.stats()["requests_total"]
+
+    gathered = jobs.app.send_task(
+        constants.GATHER_RESULTS_TASK, args=[[]], kwargs={"job_id": record.job_id}
+    ).get(timeout=30)
+    rerun = jobs.app.send_task(
+        constants.RUN_JOB_TASK, kwargs=record.request.model_dump(mode="json")
+    ).get(timeout=30)
+
+    assert gathered == {"job_id": record.job_id, "status": record.status.value}
+    assert rerun == {"job_id": record.job_id, "status": record.status.value}
+    assert jobs.store.get(record.job_id) == record
+    assert sim.stats()["requests_total"] == calls_before

@@ -1,0 +1,90 @@
+"""The core flow with real processes: plan → chord of worker tasks → gathered record."""
+
+from __future__ import annotations
+
+from shared.models import JobRecord, JobStatus, SubtaskStatus
+from tests.integration.conftest import JobRunner
+from tests.support.simulator_control import SimulatorControl
+
+SAMPLE_TASK = "Write a product description for a new eco-friendly water bottle."
+SAMPLE_CONTEXT = {
+    "target_audience": "environmentally conscious millennials",
+    "key_features": ["plastic-free", "insulated", "lifetime warranty"],
+}
+
+
+def test_sample_job_runs_end_to_end_with_parallel_workers(
+    jobs: JobRunner, sim: SimulatorControl
+) -> None:
+    record = jobs.run(SAMPLE_TASK, context=SAMPLE_CONTEXT, options={"max_subtasks": 5})
+
+    assert record.status is JobStatus.SUCCEEDED, record.error
+    assert JobRecord.model_validate_json(jobs.store._redis.get(f"chorus:job:{record.job_id}"))
+    assert record.plan is not None and record.plan.analysis
+    planned = record.plan.subtasks
+    assert 1 <= len(planned) <= 5
+    assert [r.index for r in record.results] == [s.index for s in planned]
+    assert [r.type for r in record.results] == [s.type for s in planned]
+    for result in record.results:
+        assert result.status is SubtaskStatus.SUCCEEDED
+        assert result.output and result.output.strip()
+        assert result.usage.output_tokens > 0
+        assert result.started_at and result.finished_at >= result.started_at
+    assert record.usage.input_tokens >= sum(r.usage.input_tokens for r in record.results)
+    assert record.created_at <= record.finished_at  # type: ignore[operator]
+    assert record.simulated
+    # Parallel, not one after another: every worker call's window overlaps every other's.
+    if len(record.results) > 1:
+        latest_start = max(r.started_at for r in record.results)  # type: ignore[type-var]
+        earliest_end = min(r.finished_at for r in record.results)
+        assert latest_start < earliest_end
+    assert sim.stats()["requests_total"] == 1 + len(planned)
+
+
+def test_one_subtask_failing_for_good_leaves_a_partial_record(
+    jobs: JobRunner, sim: SimulatorControl
+) -> None:
+    # The first worker call gets a permanent 400; the rest succeed.
+    sim.set_faults([{"match": "<subtask>", "status": 400, "times": 1}])
+    record = jobs.run("Compare three ways to brew coffee.", options={"max_subtasks": 3})
+
+    assert record.status is JobStatus.PARTIAL
+    failed = [r for r in record.results if r.status is SubtaskStatus.FAILED]
+    succeeded = [r for r in record.results if r.status is SubtaskStatus.SUCCEEDED]
+    assert len(failed) == 1 and len(succeeded) == len(record.results) - 1 >= 1
+    assert "400" in (failed[0].error or "")
+    assert failed[0].attempts == 1  # permanent: not retried
+    assert all(r.output for r in succeeded)
+
+
+def test_transient_errors_are_retried_and_attempts_recorded(
+    jobs: JobRunner, sim: SimulatorControl
+) -> None:
+    sim.set_faults([{"match": "<subtask>", "status": 529, "times": 2}])
+    record = jobs.run("List the trade-offs of remote work.", options={"max_subtasks": 3})
+
+    assert record.status is JobStatus.SUCCEEDED, record.error
+    assert sum(r.attempts for r in record.results) == len(record.results) + 2
+
+
+def test_unparseable_plan_fails_the_job_with_the_reason(
+    jobs: JobRunner, sim: SimulatorControl
+) -> None:
+    sim.set_faults([{"match": "Plan at most", "body": "Sure! Here are some ideas: ..."}])
+    record = jobs.run("Summarise the history of tea.")
+
+    assert record.status is JobStatus.FAILED
+    assert record.error and "plan" in record.error and "schema" in record.error
+    assert record.results == [] and record.finished_at is not None
+    # One repair round: the planner was asked twice, no worker ever ran.
+    assert sim.stats()["requests_total"] == 2
+
+
+def test_braces_in_task_text_are_just_text(jobs: JobRunner) -> None:
+    task = 'Explain {x} and f"{y}" in Python; also {{double}} and {0!r:>{width}}'
+    record = jobs.run(task, context={"note": "{not_a_field}"})
+
+    assert record.status is JobStatus.SUCCEEDED, record.error
+    assert record.request.task == task
+    assert record.request.context == {"note": "{not_a_field}"}
+    assert all(r.output for r in record.results)

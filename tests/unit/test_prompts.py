@@ -1,0 +1,24 @@
+from shared import prompts
+from shared.models import JobOptions, JobRequest, Subtask
+
+
+def test_user_text_with_braces_reaches_the_prompt_verbatim() -> None:
+    task = 'Explain {x} and f"{y}" in {0} and {{z}}'
+    request = JobRequest(task=task, context={"a": "{b}"}, options=JobOptions(max_subtasks=4))
+    text = prompts.planning_messages(request)[0]["content"]
+    assert isinstance(text, str)
+    assert task in text and '"a": "{b}"' in text and "at most 4 subtasks" in text
+
+
+def test_repair_feedback_is_shown_to_the_planner() -> None:
+    text = prompts.planning_messages(JobRequest(task="t"), feedback="duplicate type 'x'")[0]
+    assert "duplicate type 'x'" in str(text["content"])
+
+
+def test_worker_shared_prefix_is_identical_and_marked_for_caching() -> None:
+    one = prompts.worker_system("the task {x}", {"k": 1})
+    two = prompts.worker_system("the task {x}", {"k": 1})
+    assert one == two and one[0]["cache_control"] == {"type": "ephemeral"}
+    assert "the task {x}" in one[0]["text"]
+    message = prompts.worker_messages(Subtask(index=0, type="formal", description="Do {it}."))
+    assert "formal" in str(message[0]["content"]) and "Do {it}." in str(message[0]["content"])

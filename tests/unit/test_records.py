@@ -1,0 +1,90 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared import records
+from shared.models import (
+    JobRecord,
+    JobRequest,
+    JobStatus,
+    Plan,
+    Subtask,
+    SubtaskResult,
+    SubtaskStatus,
+    Usage,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def running(n: int = 3) -> JobRecord:
+    record = records.new_record(
+        JobRequest(task="t"), "job-1", orchestrator_model="o", worker_model="w",
+        simulated=True, now=T0,
+    )  # fmt: skip
+    plan = Plan(
+        analysis="a",
+        subtasks=[Subtask(index=i, type=f"t{i}", description="d") for i in range(n)],
+    )
+    return records.with_plan(record, plan, Usage(input_tokens=10, output_tokens=5), T0)
+
+
+def result(i: int, ok: bool = True, tokens: int = 1) -> SubtaskResult:
+    return SubtaskResult(
+        index=i, type=f"t{i}", description="d",
+        status=SubtaskStatus.SUCCEEDED if ok else SubtaskStatus.FAILED,
+        output="out" if ok else None, error=None if ok else "boom",
+        usage=Usage(input_tokens=tokens, output_tokens=tokens), finished_at=T0,
+    )  # fmt: skip
+
+
+def test_new_record_is_planning_and_carries_the_job_id() -> None:
+    record = records.new_record(
+        JobRequest(task="t"), "j", orchestrator_model="o", worker_model="w",
+        simulated=False, now=T0,
+    )  # fmt: skip
+    assert record.status is JobStatus.PLANNING and record.request.job_id == "j"
+
+
+def test_all_succeeded_is_succeeded_in_plan_order_with_usage_totals() -> None:
+    later = T0 + timedelta(seconds=2)
+    final = records.finalized(running(), {2: result(2), 0: result(0), 1: result(1)}, later)
+    assert final.status is JobStatus.SUCCEEDED
+    assert [r.index for r in final.results] == [0, 1, 2]
+    assert final.usage == Usage(input_tokens=13, output_tokens=8)
+    assert final.finished_at == later and final.error is None
+
+
+def test_some_failed_is_partial_all_failed_is_failed() -> None:
+    partial = records.finalized(running(2), {0: result(0), 1: result(1, ok=False)}, T0)
+    failed = records.finalized(running(2), {0: result(0, False), 1: result(1, False)}, T0)
+    assert partial.status is JobStatus.PARTIAL
+    assert failed.status is JobStatus.FAILED and failed.error
+
+
+def test_a_missing_result_is_failed_not_dropped() -> None:
+    final = records.finalized(running(2), {0: result(0)}, T0)
+    assert len(final.results) == 2
+    assert final.results[1].error == records.MISSING_RESULT_ERROR
+    assert final.status is JobStatus.PARTIAL
+    assert records.missing_indices(running(2), {0: result(0)}) == [1]
+
+
+def test_a_final_record_cannot_change_again() -> None:
+    final = records.finalized(running(1), {0: result(0)}, T0)
+    with pytest.raises(records.InvalidTransition):
+        records.finalized(final, {0: result(0)}, T0)
+    with pytest.raises(records.InvalidTransition):
+        records.with_failure(final, "late", T0)
+    with pytest.raises(records.InvalidTransition):
+        records.with_plan(final, Plan(analysis="a", subtasks=[final.plan.subtasks[0]]), Usage(), T0)  # type: ignore[union-attr]
+
+
+def test_planning_failure_ends_failed_with_reason() -> None:
+    record = records.new_record(
+        JobRequest(task="t"), "j", orchestrator_model="o", worker_model="w",
+        simulated=False, now=T0,
+    )  # fmt: skip
+    failed = records.with_failure(record, "planning failed: nope", T0, Usage(input_tokens=3))
+    assert failed.status is JobStatus.FAILED and failed.error == "planning failed: nope"
+    assert failed.usage.input_tokens == 3 and failed.finished_at == T0
