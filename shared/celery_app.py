@@ -6,15 +6,19 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_ready
 
 from shared import constants
 from shared.job_store import JobStore
 from shared.model_client import ModelClient
 from shared.settings import Settings
+
+log = logging.getLogger(__name__)
 
 TASK_MODULES = ["orchestrator_service.tasks", "worker_service.tasks"]
 
@@ -63,7 +67,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "result_expires": settings.job_ttl_s,
         "enable_utc": True,
-        "worker_hijack_root_logger": False,
     }
 
 
@@ -78,6 +81,14 @@ def create_worker_app() -> ChorusCelery:
     celery_app = create_celery_app()
     celery_app.conf.include = TASK_MODULES
     return celery_app
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _announce_model_endpoint(sender: Any = None, **_: Any) -> None:
+    # Say plainly, once per process, whether outputs come from a real model or the simulator.
+    settings = getattr(getattr(sender, "app", None), "settings", None)
+    if isinstance(settings, Settings):
+        log.info("model endpoint: %s", settings.describe_model_endpoint())
 
 
 app = create_worker_app()

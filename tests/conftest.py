@@ -51,7 +51,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-
 @pytest.fixture(scope="session")
 def stack_env() -> dict[str, str]:
     """Settings every Celery process of the test run gets: quick retries keep tests fast."""
