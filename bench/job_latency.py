@@ -64,7 +64,12 @@ def main() -> None:
     parser.add_argument("--subtasks", type=int, default=5)
     args = parser.parse_args()
 
-    with LocalStack(simulator_latency_ms=args.latency_ms, worker_concurrency=64) as stack:
+    stack = LocalStack(
+        simulator_latency_ms=args.latency_ms,
+        simulator_plan_size=args.subtasks,
+        worker_concurrency=64,
+    )
+    with stack:
         settings = Settings(redis_url=stack.redis_url, simulator_url=stack.simulator_url)
         app = create_celery_app(settings)
         store = JobStore.from_settings(settings)

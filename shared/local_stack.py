@@ -131,13 +131,20 @@ def start_redis(
 
 
 def start_simulator(
-    workdir: Path, env: dict[str, str], *, latency_ms: float = 0, port: int | None = None
+    workdir: Path,
+    env: dict[str, str],
+    *,
+    latency_ms: float = 0,
+    plan_size: int | None = None,
+    port: int | None = None,
 ) -> tuple[ManagedProcess, str]:
     port = port or free_port()
     argv = [
         sys.executable, "-m", "shared.simulator",
         "--host", "127.0.0.1", "--port", str(port), "--latency-ms", str(latency_ms),
     ]  # fmt: skip
+    if plan_size is not None:
+        argv += ["--plan-size", str(plan_size)]
     proc = ManagedProcess("simulator", argv, env=env, log_path=workdir / f"simulator-{port}.log")
     wait_until(
         lambda: _alive_or_raise(proc) and "listening on" in proc.log_text(),
@@ -196,6 +203,7 @@ class LocalStack:
         use_simulator: bool = True,
         simulator_url: str | None = None,
         simulator_latency_ms: float = 0,
+        simulator_plan_size: int | None = None,
         workers: int = 1,
         worker_concurrency: int = 64,
         extra_env: dict[str, str] | None = None,
@@ -205,6 +213,7 @@ class LocalStack:
         self._redis_url = redis_url
         self._use_simulator = use_simulator
         self._latency_ms = simulator_latency_ms
+        self._plan_size = simulator_plan_size
         self._workers = workers
         self._worker_concurrency = worker_concurrency
         self._extra_env = extra_env or {}
@@ -232,7 +241,7 @@ class LocalStack:
         if self._use_simulator:
             if self.simulator_url is None:
                 proc, self.simulator_url = start_simulator(
-                    self.workdir, env, latency_ms=self._latency_ms
+                    self.workdir, env, latency_ms=self._latency_ms, plan_size=self._plan_size
                 )
                 self.processes.append(proc)
             env["CHORUS_SIMULATOR_URL"] = self.simulator_url

@@ -144,7 +144,9 @@ def create_simulator_app(config: SimulatorConfig) -> FastAPI:
     def authorised(http: Request) -> bool:
         if config.api_key is None:
             return True
-        given = http.headers.get("x-api-key", "")
+        # The SDK sends `x-api-key` or `Authorization: Bearer`, depending on its version.
+        bearer = http.headers.get("authorization", "").removeprefix("Bearer ")
+        given = http.headers.get("x-api-key") or bearer
         return hmac.compare_digest(given.encode(), config.api_key.encode())
 
     @app.get("/healthz")
