@@ -34,8 +34,17 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 4) if text else 0
 
 
+_DATA_TAGS = re.compile(r"<(task|context|description)>(.*?)</\1>", re.DOTALL)
+
+
+def user_data(text: str) -> str:
+    """The caller's data inside Chorus's tags, so answers echo the task, not the instructions."""
+    found = [m.group(2) for m in _DATA_TAGS.finditer(text)]
+    return " ".join(found) if found else text
+
+
 def salient_words(text: str, limit: int = 8) -> list[str]:
-    words = re.findall(r"[A-Za-z][A-Za-z-]{4,}", text)
+    words = re.findall(r"[A-Za-z][A-Za-z-]{4,}", user_data(text))
     seen: dict[str, None] = {}
     for word in sorted(words, key=lambda w: (-len(w), w)):
         lower = word.lower()
@@ -47,7 +56,8 @@ def salient_words(text: str, limit: int = 8) -> list[str]:
 def generate_text(prompt_text: str) -> str:
     seed = seed_of(prompt_text)
     words = salient_words(prompt_text)
-    pick = [words[(seed >> (4 * i)) % len(words)] for i in range(6)]
+    start = seed % len(words)
+    pick = [words[(start + i) % len(words)] for i in range(6)]
     sentences = [
         f"Here is a draft that centres on {pick[0]} and {pick[1]}.",
         f"It opens by showing why {pick[2]} matters to the reader, then ties it to {pick[3]}.",
@@ -55,6 +65,16 @@ def generate_text(prompt_text: str) -> str:
         f"It closes with a clear next step that brings {pick[5]} back to the reader.",
     ]
     return " ".join(sentences[: 3 + seed % 2 + 1])
+
+
+def generate_analysis(prompt_text: str) -> str:
+    words = salient_words(prompt_text, limit=4)
+    focus = ", ".join(words[:3])
+    return (
+        f"The task turns on {focus}. A single answer would average these out, so the plan "
+        f"splits the work into distinct approaches, each written for the same audience, and "
+        f"compares them side by side before choosing."
+    )
 
 
 def _max_items(schema: dict[str, Any], prompt_text: str) -> int | None:
@@ -82,6 +102,13 @@ def generate_instance(
     if "enum" in schema:
         return schema["enum"][0]
     kind = schema.get("type")
+    if kind == "object" and "analysis" in schema.get("properties", {}):
+        value = {
+            name: generate_instance(sub, prompt_text + name, defs, list_size=list_size)
+            for name, sub in schema["properties"].items()
+        }
+        value["analysis"] = generate_analysis(prompt_text)
+        return value
     if kind == "object":
         return {
             name: generate_instance(sub, prompt_text + name, defs, list_size=list_size)
