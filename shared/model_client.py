@@ -44,7 +44,7 @@ def usage_from_sdk(usage: SdkUsage) -> Usage:
 
 class ModelClient:
     def __init__(self, settings: Settings) -> None:
-        key = settings.anthropic_api_key
+        key = settings.anthropic_api_key or settings.simulator_api_key
         self._client = anthropic.Anthropic(
             api_key=key.get_secret_value() if key else _SIMULATOR_KEY,
             base_url=settings.model_base_url,

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8765",
         description="Where the offline simulator listens; used only when no API key is set.",
     )
+    simulator_api_key: SecretStr | None = Field(
+        default=None, description="Sent to a simulator that listens beyond loopback."
+    )
 
     orchestrator_model: str = constants.DEFAULT_ORCHESTRATOR_MODEL
     worker_model: str = constants.DEFAULT_WORKER_MODEL
