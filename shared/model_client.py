@@ -15,6 +15,7 @@ from anthropic.types import Usage as SdkUsage
 from shared import prompts
 from shared.errors import ModelCallError, PlanError, classify_model_error
 from shared.models import JobRequest, PlanDraft, SubtaskAssignment, Usage
+from shared.pricing import ModelPrice, priced
 from shared.settings import Settings
 
 _SIMULATOR_KEY = "chorus-simulator"
@@ -33,17 +34,21 @@ class WorkerReply:
     truncated: bool
 
 
-def usage_from_sdk(usage: SdkUsage) -> Usage:
-    return Usage(
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
-        cache_read_input_tokens=usage.cache_read_input_tokens or 0,
+def usage_from_sdk(usage: SdkUsage, price: ModelPrice | None) -> Usage:
+    return priced(
+        Usage(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
+            cache_read_input_tokens=usage.cache_read_input_tokens or 0,
+        ),
+        price,
     )
 
 
 class ModelClient:
     def __init__(self, settings: Settings) -> None:
+        self._prices = settings.prices
         key = settings.anthropic_api_key or settings.simulator_api_key
         self._client = anthropic.Anthropic(
             api_key=key.get_secret_value() if key else _SIMULATOR_KEY,
@@ -71,7 +76,7 @@ class ModelClient:
             ) from exc
         except anthropic.AnthropicError as exc:
             raise classify_model_error(exc) from exc
-        usage = usage_from_sdk(message.usage)
+        usage = usage_from_sdk(message.usage, self._prices.get(model))
         if message.stop_reason == "max_tokens":
             raise PlanError("the model's plan was cut off at max_tokens; raise plan_max_tokens")
         draft = message.parsed_output
@@ -95,7 +100,7 @@ class ModelClient:
             raise ModelCallError("the model returned an empty answer", retryable=True)
         return WorkerReply(
             output=text,
-            usage=usage_from_sdk(message.usage),
+            usage=usage_from_sdk(message.usage, self._prices.get(assignment.model)),
             truncated=message.stop_reason == "max_tokens",
         )
 

@@ -47,6 +47,7 @@ class Usage(WireModel):
     output_tokens: NonNegativeInt = 0
     cache_creation_input_tokens: NonNegativeInt = 0
     cache_read_input_tokens: NonNegativeInt = 0
+    cost_usd: float = Field(default=0.0, ge=0)
 
     def __add__(self, other: "Usage") -> "Usage":
         return Usage(
@@ -56,6 +57,7 @@ class Usage(WireModel):
                 self.cache_creation_input_tokens + other.cache_creation_input_tokens
             ),
             cache_read_input_tokens=self.cache_read_input_tokens + other.cache_read_input_tokens,
+            cost_usd=round(self.cost_usd + other.cost_usd, 8),
         )
 
     @computed_field  # type: ignore[prop-decorator]

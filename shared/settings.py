@@ -8,6 +8,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import constants
+from shared.pricing import DEFAULT_PRICES, ModelPrice
 
 
 class Settings(BaseSettings):
@@ -35,6 +36,9 @@ class Settings(BaseSettings):
     simulator_api_key: SecretStr | None = Field(
         default=None, description="Sent to a simulator that listens beyond loopback."
     )
+
+    # US dollars per million tokens by model; override with CHORUS_PRICES='{"model": {...}}'.
+    prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
 
     orchestrator_model: str = constants.DEFAULT_ORCHESTRATOR_MODEL
     worker_model: str = constants.DEFAULT_WORKER_MODEL

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from shared.models import JobRecord, JobStatus, SubtaskStatus
+from shared.pricing import cost_usd
+from shared.settings import Settings
 from tests.integration.conftest import JobRunner
 from tests.support.simulator_control import SimulatorControl
 
@@ -39,6 +43,13 @@ def test_sample_job_runs_end_to_end_with_parallel_workers(
         earliest_end = min(r.finished_at for r in record.results)
         assert latest_start < earliest_end
     assert sim.stats()["requests_total"] == 1 + len(planned)
+    # Cost on record is tokens × the price table, per subtask and in total.
+    prices = Settings().prices
+    for r in record.results:
+        assert r.usage.cost_usd == pytest.approx(cost_usd(r.usage, prices[record.worker_model]))
+    planning = cost_usd(record.planning_usage, prices[record.orchestrator_model])
+    expected = planning + sum(r.usage.cost_usd for r in record.results)
+    assert record.usage.cost_usd == pytest.approx(expected) and expected > 0
 
 
 def test_one_subtask_failing_for_good_leaves_a_partial_record(
