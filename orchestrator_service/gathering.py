@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from orchestrator_service import synthesis
 from shared import records
 from shared.celery_app import ChorusCelery
 from shared.models import JobRecord, JobStatus
@@ -32,7 +33,14 @@ def gather(task: Any, app: ChorusCelery, job_id: str) -> JobRecord:
     if missing and task.request.retries < EARLY_TRIGGER_RETRIES:
         log.warning("gather for %s fired early; waiting for subtasks %s", job_id, missing)
         raise task.retry(countdown=EARLY_TRIGGER_DELAY_S)
-    final, changed = store.update(job_id, lambda r: records.finalized(r, stored, records.utc_now()))
+    combined = (
+        synthesis.synthesize(task, app, record, stored)
+        if synthesis.wanted(record, stored)
+        else None
+    )
+    final, changed = store.update(
+        job_id, lambda r: records.finalized(r, stored, records.utc_now(), combined)
+    )
     if changed:
         log.info("job %s finished %s", job_id, final.status.value)
     return final

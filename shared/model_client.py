@@ -7,6 +7,7 @@ production code path is the one exercised everywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import anthropic
 import pydantic
@@ -101,6 +102,32 @@ class ModelClient:
         return WorkerReply(
             output=text,
             usage=usage_from_sdk(message.usage, self._prices.get(assignment.model)),
+            truncated=message.stop_reason == "max_tokens",
+        )
+
+    def synthesize(
+        self,
+        task: str,
+        context: dict[str, Any],
+        outputs: list[dict[str, str]],
+        *,
+        model: str,
+        max_tokens: int,
+    ) -> WorkerReply:
+        """Combine worker outputs into one answer. Raises ModelCallError."""
+        try:
+            message = self._client.messages.create(
+                model=model,
+                max_tokens=max_tokens,
+                system=prompts.synthesis_system(task, context),
+                messages=prompts.synthesis_messages(outputs),
+            )
+        except anthropic.AnthropicError as exc:
+            raise classify_model_error(exc) from exc
+        text = "".join(block.text for block in message.content if block.type == "text")
+        return WorkerReply(
+            output=text,
+            usage=usage_from_sdk(message.usage, self._prices.get(model)),
             truncated=message.stop_reason == "max_tokens",
         )
 

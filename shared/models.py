@@ -85,6 +85,8 @@ class JobOptions(WireModel):
     worker_model: str | None = None
     plan_max_tokens: int | None = Field(default=None, ge=1, le=constants.MAX_OUTPUT_TOKENS_CAP)
     worker_max_tokens: int | None = Field(default=None, ge=1, le=constants.MAX_OUTPUT_TOKENS_CAP)
+    # One more call after gathering combines the worker outputs into a final answer.
+    synthesize: bool = False
 
     _models = field_validator("orchestrator_model", "worker_model")(_check_model_name)
 
@@ -198,6 +200,9 @@ class JobRecord(WireModel):
     planning_usage: Usage = Field(default_factory=Usage)
     usage: Usage = Field(default_factory=Usage)
     error: str | None = None
+    synthesis: str | None = None
+    synthesis_error: str | None = None
+    synthesis_usage: Usage = Field(default_factory=Usage)
     simulated: bool = False
 
     @computed_field  # type: ignore[prop-decorator]

@@ -1,6 +1,7 @@
 """Pure transitions of a JobRecord. No I/O: the store applies them atomically in Redis."""
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from shared.models import (
@@ -91,7 +92,19 @@ def missing_indices(record: JobRecord, stored: Mapping[int, SubtaskResult]) -> l
     return [s.index for s in planned if s.index not in stored]
 
 
-def finalized(record: JobRecord, stored: Mapping[int, SubtaskResult], now: datetime) -> JobRecord:
+@dataclass(frozen=True)
+class Synthesis:
+    text: str | None
+    usage: Usage
+    error: str | None = None
+
+
+def finalized(
+    record: JobRecord,
+    stored: Mapping[int, SubtaskResult],
+    now: datetime,
+    synthesis: Synthesis | None = None,
+) -> JobRecord:
     """The final record: results in plan order; a subtask with no stored result is failed."""
     if record.status is not JobStatus.RUNNING or record.plan is None:
         raise InvalidTransition(f"cannot finalise a {record.status.value} job")
@@ -109,7 +122,8 @@ def finalized(record: JobRecord, stored: Mapping[int, SubtaskResult], now: datet
         for s in record.plan.subtasks
     ]
     status = final_status(results)
-    usage = sum((r.usage for r in results), record.planning_usage)
+    extra = synthesis.usage if synthesis else Usage()
+    usage = sum((r.usage for r in results), record.planning_usage + extra)
     error = None
     if status is JobStatus.FAILED:
         error = "every subtask failed; see each subtask's error"
@@ -119,6 +133,9 @@ def finalized(record: JobRecord, stored: Mapping[int, SubtaskResult], now: datet
             "results": results,
             "usage": usage,
             "error": error,
+            "synthesis": synthesis.text if synthesis else None,
+            "synthesis_error": synthesis.error if synthesis else None,
+            "synthesis_usage": extra,
             "updated_at": now,
             "finished_at": now,
         }

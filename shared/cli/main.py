@@ -62,13 +62,16 @@ def submit(
     task: Annotated[str, typer.Argument(help="The task text.")],
     context: Annotated[str | None, typer.Option(help="A JSON object of context.")] = None,
     max_subtasks: Annotated[int, typer.Option(help="1 to 20.")] = constants.DEFAULT_MAX_SUBTASKS,
+    synthesize: Annotated[
+        bool, typer.Option("--synthesize", help="Combine the outputs into one answer.")
+    ] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the result.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 600.0,
 ) -> None:
     """Validate and enqueue a job. Exit 2 on bad input (nothing is enqueued)."""
     payload = {"task": task, "context": _parse_context(context), "options": {}}
-    payload["options"] = {"max_subtasks": max_subtasks}
+    payload["options"] = {"max_subtasks": max_subtasks, "synthesize": synthesize}
     try:
         request = build_request(payload)
     except pydantic.ValidationError as exc:

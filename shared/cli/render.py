@@ -73,6 +73,10 @@ def show_record(console: Console, record: JobRecord) -> None:
         if result.attempts > 1:
             title += f" after {result.attempts} attempts"
         console.print(Panel(body, title=title, border_style="green" if ok else "red"))
+    if record.synthesis:
+        console.print(Panel(record.synthesis, title="Synthesis", border_style="magenta"))
+    elif record.synthesis_error:
+        console.print(Panel(record.synthesis_error, title="No synthesis", border_style="red"))
 
 
 def follow(store: JobStore, job_id: str, *, timeout_s: float, console: Console) -> JobRecord:

@@ -99,3 +99,24 @@ def test_braces_in_task_text_are_just_text(jobs: JobRunner) -> None:
     assert record.request.task == task
     assert record.request.context == {"note": "{not_a_field}"}
     assert all(r.output for r in record.results)
+
+
+def test_synthesis_combines_the_outputs_when_asked(jobs: JobRunner, sim: SimulatorControl) -> None:
+    record = jobs.run(
+        "Pitch a reading app to teenagers.", options={"max_subtasks": 3, "synthesize": True}
+    )
+
+    assert record.status is JobStatus.SUCCEEDED, record.error
+    assert record.synthesis and record.synthesis.strip()
+    assert record.synthesis_usage.output_tokens > 0
+    assert record.usage.output_tokens == (
+        record.planning_usage.output_tokens
+        + record.synthesis_usage.output_tokens
+        + sum(r.usage.output_tokens for r in record.results)
+    )
+    assert sim.stats()["requests_total"] == 1 + len(record.results) + 1
+
+
+def test_no_synthesis_unless_asked(jobs: JobRunner) -> None:
+    record = jobs.run("Pitch a reading app to teenagers.", options={"max_subtasks": 2})
+    assert record.synthesis is None and record.synthesis_error is None
