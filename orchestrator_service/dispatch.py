@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from celery import chord, group
 
-from shared import constants
+from shared import constants, records
 from shared.celery_app import ChorusCelery
 from shared.models import JobRecord, SubtaskAssignment
 
@@ -18,6 +18,7 @@ def assignments(app: ChorusCelery, record: JobRecord) -> list[SubtaskAssignment]
     assert record.plan is not None
     request = record.request
     max_tokens = request.options.worker_max_tokens or app.settings.worker_max_tokens
+    budget = records.budget_of(record)
     return [
         SubtaskAssignment(
             job_id=record.job_id,
@@ -26,6 +27,7 @@ def assignments(app: ChorusCelery, record: JobRecord) -> list[SubtaskAssignment]
             subtask=subtask,
             model=record.worker_model,
             max_tokens=max_tokens,
+            budget=budget,
         )
         for subtask in record.plan.subtasks
     ]

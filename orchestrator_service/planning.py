@@ -68,6 +68,7 @@ def plan_job(task: Any, app: ChorusCelery, request: JobRequest) -> JobRecord:
         return fail_job(app, record.job_id, reason, Usage())
     except PlanError as exc:
         return fail_job(app, record.job_id, f"planning failed: {exc}", Usage())
+    store.add_spend(record.job_id, usage)
     updated, _ = store.update(
         record.job_id, lambda r: records.with_plan(r, plan, usage, records.utc_now())
     )

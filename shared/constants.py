@@ -26,6 +26,11 @@ def job_results_key(job_id: str) -> str:
     return f"{KEY_PREFIX}:job:{job_id}:results"
 
 
+def job_spend_key(job_id: str) -> str:
+    """Hash of tokens and cost_usd spent so far: what budgets are checked against."""
+    return f"{KEY_PREFIX}:job:{job_id}:spend"
+
+
 JOB_INDEX_KEY: Final = f"{KEY_PREFIX}:jobs"  # sorted set of job ids by creation time
 
 # Input limits: checked at every boundary (CLI, Celery task, later the HTTP API).

@@ -13,9 +13,21 @@ from datetime import datetime
 import redis
 
 from shared import constants
-from shared.models import JobRecord, SubtaskResult
+from shared.models import JobRecord, SubtaskResult, Usage
 from shared.records import InvalidTransition
 from shared.settings import Settings
+
+# HSETNX the result; only the write that wins adds its spend, so a redelivery counts nothing.
+_SAVE_RESULT_LUA = """
+local created = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
+if created == 1 then
+  redis.call('HINCRBY', KEYS[2], 'tokens', ARGV[3])
+  redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd', ARGV[4])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return redis.call('HGET', KEYS[1], ARGV[1])
+"""
 
 
 class JobNotFound(Exception):
@@ -37,6 +49,7 @@ class JobStore:
     def __init__(self, client: redis.Redis, *, ttl_s: int) -> None:
         self._redis = client
         self._ttl_s = ttl_s
+        self._save_result = client.register_script(_SAVE_RESULT_LUA)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobStore:
@@ -95,15 +108,33 @@ class JobStore:
                     continue
 
     def save_result(self, job_id: str, result: SubtaskResult) -> SubtaskResult:
-        """Record a final subtask result once; return whichever result was recorded first."""
-        key = constants.job_results_key(job_id)
-        field = str(result.index)
-        with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(key, field, result.model_dump_json())
-            pipe.expire(key, self._ttl_s)
-            pipe.hget(key, field)
-            _, _, stored = pipe.execute()
+        """Record a final subtask result once, counting its spend once; return whichever
+        result was recorded first."""
+        keys = [constants.job_results_key(job_id), constants.job_spend_key(job_id)]
+        usage = result.usage
+        stored = self._save_result(
+            keys=keys,
+            args=[
+                result.index,
+                result.model_dump_json(),
+                usage.total_tokens,
+                usage.cost_usd,
+                self._ttl_s,
+            ],
+        )
         return SubtaskResult.model_validate_json(stored)
+
+    def add_spend(self, job_id: str, usage: Usage) -> None:
+        key = constants.job_spend_key(job_id)
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(key, "tokens", usage.total_tokens)
+            pipe.hincrbyfloat(key, "cost_usd", usage.cost_usd)
+            pipe.expire(key, self._ttl_s)
+            pipe.execute()
+
+    def spend(self, job_id: str) -> tuple[int, float]:
+        tokens, cost = self._redis.hmget(constants.job_spend_key(job_id), ["tokens", "cost_usd"])
+        return int(tokens or 0), float(cost or 0.0)
 
     def get_result(self, job_id: str, index: int) -> SubtaskResult | None:
         raw = self._redis.hget(constants.job_results_key(job_id), str(index))

@@ -37,6 +37,25 @@ class JobStatus(StrEnum):
 class SubtaskStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    SKIPPED = "skipped"  # never sent to the model: the job's budget or deadline ran out
+
+
+class Budget(WireModel):
+    """Per-job limits. Checked before every model call; calls already in flight finish."""
+
+    max_total_tokens: int | None = Field(default=None, ge=1)
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    deadline_at: datetime | None = None
+
+    def exceeded(self, spent_tokens: int, spent_usd: float, now: datetime) -> str | None:
+        """The reason the job must stop spending, or None."""
+        if self.deadline_at is not None and now >= self.deadline_at:
+            return "deadline_exceeded"
+        if self.max_total_tokens is not None and spent_tokens >= self.max_total_tokens:
+            return "budget_exceeded"
+        if self.max_cost_usd is not None and spent_usd >= self.max_cost_usd:
+            return "budget_exceeded"
+        return None
 
 
 NonNegativeInt = Annotated[int, Field(ge=0)]
@@ -87,6 +106,9 @@ class JobOptions(WireModel):
     worker_max_tokens: int | None = Field(default=None, ge=1, le=constants.MAX_OUTPUT_TOKENS_CAP)
     # One more call after gathering combines the worker outputs into a final answer.
     synthesize: bool = False
+    max_total_tokens: int | None = Field(default=None, ge=1)
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    deadline_s: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
 
     _models = field_validator("orchestrator_model", "worker_model")(_check_model_name)
 
@@ -165,6 +187,7 @@ class SubtaskAssignment(WireModel):
     subtask: Subtask
     model: str
     max_tokens: int = Field(ge=1, le=constants.MAX_OUTPUT_TOKENS_CAP)
+    budget: Budget = Field(default_factory=Budget)
     # Carried across Celery retries so the record shows the whole story of the subtask.
     first_started_at: datetime | None = None
     last_error: str | None = None

@@ -2,9 +2,10 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from shared.models import (
+    Budget,
     JobRecord,
     JobRequest,
     JobStatus,
@@ -78,6 +79,18 @@ def with_failure(
     )
 
 
+def budget_of(record: JobRecord) -> Budget:
+    options = record.request.options
+    deadline = None
+    if options.deadline_s is not None:
+        deadline = record.created_at + timedelta(seconds=options.deadline_s)
+    return Budget(
+        max_total_tokens=options.max_total_tokens,
+        max_cost_usd=options.max_cost_usd,
+        deadline_at=deadline,
+    )
+
+
 def final_status(results: list[SubtaskResult]) -> JobStatus:
     succeeded = sum(1 for r in results if r.status is SubtaskStatus.SUCCEEDED)
     if results and succeeded == len(results):
@@ -125,7 +138,11 @@ def finalized(
     extra = synthesis.usage if synthesis else Usage()
     usage = sum((r.usage for r in results), record.planning_usage + extra)
     error = None
-    if status is JobStatus.FAILED:
+    stopped = sorted({r.error or "" for r in results if r.status is SubtaskStatus.SKIPPED})
+    if stopped:
+        # The reason a job was cut short matters more than the count of what failed.
+        error = "; ".join(stopped)
+    elif status is JobStatus.FAILED:
         error = "every subtask failed; see each subtask's error"
     return record.model_copy(
         update={

@@ -120,3 +120,24 @@ def test_synthesis_combines_the_outputs_when_asked(jobs: JobRunner, sim: Simulat
 def test_no_synthesis_unless_asked(jobs: JobRunner) -> None:
     record = jobs.run("Pitch a reading app to teenagers.", options={"max_subtasks": 2})
     assert record.synthesis is None and record.synthesis_error is None
+
+
+def test_a_token_budget_cuts_the_job_short_with_the_reason(jobs: JobRunner) -> None:
+    # Planning alone spends more than this, so no subtask may be sent to the model.
+    record = jobs.run("Plan a city break.", options={"max_subtasks": 3, "max_total_tokens": 10})
+
+    assert record.status is JobStatus.FAILED
+    assert record.error and record.error.startswith("budget_exceeded")
+    assert record.results and all(r.status is SubtaskStatus.SKIPPED for r in record.results)
+    assert all(r.usage.total_tokens == 0 for r in record.results)
+
+
+def test_a_deadline_cuts_the_job_short_with_the_reason(
+    jobs: JobRunner, sim: SimulatorControl
+) -> None:
+    # The planning call alone (200 ms at the simulator) outlasts a 50 ms deadline.
+    record = jobs.run("Plan a city break.", options={"max_subtasks": 2, "deadline_s": 0.05})
+
+    assert record.status is JobStatus.FAILED
+    assert record.error and record.error.startswith("deadline_exceeded")
+    assert sim.stats()["requests_total"] == 1  # only the plan was asked for

@@ -88,3 +88,21 @@ def test_planning_failure_ends_failed_with_reason() -> None:
     failed = records.with_failure(record, "planning failed: nope", T0, Usage(input_tokens=3))
     assert failed.status is JobStatus.FAILED and failed.error == "planning failed: nope"
     assert failed.usage.input_tokens == 3 and failed.finished_at == T0
+
+
+def test_budget_reasons_and_skipped_subtasks_name_the_cause() -> None:
+    from shared.models import Budget
+
+    budget = Budget(max_total_tokens=100, max_cost_usd=1.0, deadline_at=T0)
+    assert budget.exceeded(0, 0, T0 - timedelta(seconds=1)) is None
+    assert Budget(deadline_at=T0).exceeded(0, 0, T0) == "deadline_exceeded"
+    assert Budget(max_total_tokens=100).exceeded(100, 0, T0) == "budget_exceeded"
+    assert Budget(max_cost_usd=1.0).exceeded(0, 1.5, T0) == "budget_exceeded"
+    assert Budget(max_total_tokens=100).exceeded(99, 0, T0) is None
+
+    skipped = result(1, ok=False).model_copy(
+        update={"status": SubtaskStatus.SKIPPED, "error": "budget_exceeded: limit reached"}
+    )
+    final = records.finalized(running(2), {0: result(0), 1: skipped}, T0)
+    assert final.status is JobStatus.PARTIAL
+    assert final.error == "budget_exceeded: limit reached"
