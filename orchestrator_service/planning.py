@@ -17,6 +17,7 @@ from shared import records
 from shared.celery_app import ChorusCelery
 from shared.errors import ModelCallError, PlanError
 from shared.models import JobRecord, JobRequest, JobStatus, Plan, Usage, describe_validation_error
+from shared.rate_limiter import CallCost, estimate_input_tokens, wait_for_slot
 from shared.retry_policy import backoff_delay_s
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ def _ask_for_plan(app: ChorusCelery, record: JobRecord) -> tuple[Plan, Usage]:
     usage = Usage()
     feedback: str | None = None
     for round_no in range(REPAIR_ROUNDS + 1):
+        _throttle(app, record.orchestrator_model, request, max_tokens)
         try:
             reply = app.model_client.plan(
                 request, model=record.orchestrator_model, max_tokens=max_tokens, feedback=feedback
@@ -93,6 +95,16 @@ def _ask_for_plan(app: ChorusCelery, record: JobRecord) -> tuple[Plan, Usage]:
             log.info("plan for %s rejected, asking for a repair: %s", record.job_id, exc)
             feedback = str(exc)
     raise AssertionError("unreachable")
+
+
+def _throttle(app: ChorusCelery, model: str, request: JobRequest, max_tokens: int) -> None:
+    """Planning calls are few, so they wait for a slot in place (up to one window) rather
+    than spend a retry attempt; past that they count as a retryable failure."""
+    cost = CallCost(estimate_input_tokens(request.task, str(request.context)), max_tokens)
+    window = app.settings.rate_limit_window_s
+    wait = wait_for_slot(app.rate_limiter, model, cost, max_sleep_s=window + 1)
+    if wait > 0:
+        raise ModelCallError("rate limit: no slot for planning", retryable=True, retry_after_s=wait)
 
 
 def fail_job(app: ChorusCelery, job_id: str, reason: str, usage: Usage | None = None) -> JobRecord:

@@ -14,8 +14,9 @@ from celery import Celery
 from celery.signals import worker_ready
 
 from shared import constants
-from shared.job_store import JobStore
+from shared.job_store import JobStore, redis_client
 from shared.model_client import ModelClient
+from shared.rate_limiter import RateLimiter
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,14 @@ class ChorusCelery(Celery):  # type: ignore[misc]
     @cached_property
     def job_store(self) -> JobStore:
         return JobStore.from_settings(self.settings)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        return RateLimiter(
+            redis_client(self.settings),
+            self.settings.rate_limits,
+            window_s=self.settings.rate_limit_window_s,
+        )
 
     @cached_property
     def model_client(self) -> ModelClient:

@@ -189,6 +189,7 @@ class SubtaskAssignment(WireModel):
     max_tokens: int = Field(ge=1, le=constants.MAX_OUTPUT_TOKENS_CAP)
     budget: Budget = Field(default_factory=Budget)
     # Carried across Celery retries so the record shows the whole story of the subtask.
+    attempts_made: int = Field(default=0, ge=0)
     first_started_at: datetime | None = None
     last_error: str | None = None
 

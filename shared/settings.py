@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import constants
 from shared.pricing import DEFAULT_PRICES, ModelPrice
+from shared.rate_limiter import RateLimit
 
 
 class Settings(BaseSettings):
@@ -39,6 +40,11 @@ class Settings(BaseSettings):
 
     # US dollars per million tokens by model; override with CHORUS_PRICES='{"model": {...}}'.
     prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+
+    # Fleet-wide limits by model ("*" for any other), e.g.
+    # CHORUS_RATE_LIMITS='{"claude-haiku-5-5": {"requests": 50, "output_tokens": 10000}}'.
+    rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
+    rate_limit_window_s: float = Field(default=60.0, gt=0)
 
     orchestrator_model: str = constants.DEFAULT_ORCHESTRATOR_MODEL
     worker_model: str = constants.DEFAULT_WORKER_MODEL

@@ -7,6 +7,7 @@ so the chord always reaches the gather step.
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any
 
 import pydantic
@@ -20,6 +21,7 @@ from shared.models import (
     SubtaskStatus,
     describe_validation_error,
 )
+from shared.rate_limiter import CallCost, estimate_input_tokens, wait_for_slot
 from shared.retry_policy import backoff_delay_s
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ def execute(task: Any, app: ChorusCelery, payload: dict[str, Any]) -> SubtaskRes
         # Redelivered after the result was recorded: answer the same, call no model again.
         return already
     started_at = assignment.first_started_at or records.utc_now()
-    attempt = task.request.retries + 1
+    attempt = assignment.attempts_made + 1
     spent_tokens, spent_usd = store.spend(assignment.job_id)
     stop = assignment.budget.exceeded(spent_tokens, spent_usd, records.utc_now())
     if stop is not None:
@@ -45,8 +47,22 @@ def execute(task: Any, app: ChorusCelery, payload: dict[str, Any]) -> SubtaskRes
         skipped = _failed(assignment, detail, attempt - 1, started_at)
         skipped = skipped.model_copy(update={"status": SubtaskStatus.SKIPPED})
         return store.save_result(assignment.job_id, skipped)
+    cost = CallCost(
+        input_tokens=estimate_input_tokens(
+            assignment.task, str(assignment.context), assignment.subtask.description
+        ),
+        output_tokens=assignment.max_tokens,
+    )
+    # Built before taking a slot, so the slot's time is when the request really leaves.
+    client = app.model_client
+    throttled_s = wait_for_slot(app.rate_limiter, assignment.model, cost)
+    if throttled_s > 0:
+        # Over the fleet's limit: back on the queue, holding no slot, costing no attempt.
+        requeued = assignment.model_copy(update={"first_started_at": started_at})
+        countdown = throttled_s + random.uniform(0, 0.5)
+        raise task.retry(kwargs=requeued.model_dump(mode="json"), countdown=countdown)
     try:
-        reply = app.model_client.run_subtask(assignment)
+        reply = client.run_subtask(assignment)
     except ModelCallError as exc:
         settings = app.settings
         if exc.retryable and attempt < settings.max_attempts:
@@ -65,7 +81,11 @@ def execute(task: Any, app: ChorusCelery, payload: dict[str, Any]) -> SubtaskRes
                 exc.message,
             )
             retry_kwargs = assignment.model_copy(
-                update={"first_started_at": started_at, "last_error": exc.message}
+                update={
+                    "first_started_at": started_at,
+                    "last_error": exc.message,
+                    "attempts_made": attempt,
+                }
             ).model_dump(mode="json")
             raise task.retry(kwargs=retry_kwargs, countdown=delay, exc=exc) from exc
         result = _failed(assignment, exc.message, attempt, started_at)

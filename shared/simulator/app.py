@@ -85,6 +85,7 @@ class SimulatorState:
         self.by_model: Counter[str] = Counter()
         self.tokens: Counter[str] = Counter()
         self.request_times: deque[float] = deque(maxlen=10_000)
+        self.request_times_by_model: dict[str, deque[float]] = {}
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -94,6 +95,7 @@ class SimulatorState:
             "max_in_flight": self.max_in_flight,
             "requests_by_model": dict(self.by_model),
             "request_times": list(self.request_times),
+            "request_times_by_model": {m: list(t) for m, t in self.request_times_by_model.items()},
             **{k: self.tokens[k] for k in _TOKEN_FIELDS},
         }
 
@@ -164,7 +166,9 @@ def create_simulator_app(config: SimulatorConfig) -> FastAPI:
         if request.stream:
             return error(400, "simulator does not stream")
         state.calls += 1
-        state.request_times.append(time.time())
+        now = time.time()
+        state.request_times.append(now)
+        state.request_times_by_model.setdefault(request.model, deque(maxlen=10_000)).append(now)
         state.by_model[request.model] += 1
         state.in_flight += 1
         state.max_in_flight = max(state.max_in_flight, state.in_flight)
