@@ -1,0 +1,52 @@
+"""The model layer under faults: retries, plan repair, prompt caching, model tiering."""
+
+from __future__ import annotations
+
+from shared.models import JobStatus
+from tests.integration.conftest import JobRunner
+from tests.support.simulator_control import SimulatorControl
+
+
+def test_529_on_every_third_call_still_succeeds_with_retries_on_record(
+    jobs: JobRunner, sim: SimulatorControl
+) -> None:
+    sim.set_faults(fail_every=3, fail_status=529)
+    record = jobs.run("Explain how vaccines work.", options={"max_subtasks": 5})
+
+    assert record.status is JobStatus.SUCCEEDED, record.error
+    assert any(r.attempts > 1 for r in record.results)
+    assert sim.stats()["responses_by_status"]["529"] >= 1
+
+
+def test_an_unparseable_plan_is_repaired_once(jobs: JobRunner, sim: SimulatorControl) -> None:
+    sim.set_faults([{"match": "Plan at most", "body": "not a plan", "times": 1}])
+    record = jobs.run("Suggest weekend projects.", options={"max_subtasks": 3})
+
+    assert record.status is JobStatus.SUCCEEDED, record.error
+    assert sim.stats()["requests_total"] == 2 + len(record.results)
+
+
+def test_workers_share_one_cached_prefix(jobs: JobRunner) -> None:
+    long_context = {"brief": "A detailed brand guide paragraph. " * 200}
+    record = jobs.run("Write taglines.", context=long_context, options={"max_subtasks": 3})
+
+    assert record.status is JobStatus.SUCCEEDED, record.error
+    assert len(record.results) >= 2
+    assert record.usage.cache_creation_input_tokens > 0
+    assert record.usage.cache_read_input_tokens >= record.usage.cache_creation_input_tokens
+    assert sum(1 for r in record.results if r.usage.cache_read_input_tokens) >= 1
+
+
+def test_models_are_tiered_and_overridable_per_job(jobs: JobRunner, sim: SimulatorControl) -> None:
+    record = jobs.run(
+        "Name a cat.",
+        options={"max_subtasks": 2, "orchestrator_model": "claude-opus-5-5",
+                 "worker_model": "claude-haiku-4-5"},
+    )  # fmt: skip
+
+    assert record.orchestrator_model == "claude-opus-5-5"
+    assert all(r.model == "claude-haiku-4-5" for r in record.results)
+    assert sim.stats()["requests_by_model"] == {
+        "claude-opus-5-5": 1,
+        "claude-haiku-4-5": len(record.results),
+    }
