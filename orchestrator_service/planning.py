@@ -18,7 +18,7 @@ from shared.celery_app import ChorusCelery
 from shared.errors import ModelCallError, PlanError
 from shared.models import JobRecord, JobRequest, JobStatus, Plan, Usage, describe_validation_error
 from shared.rate_limiter import CallCost, estimate_input_tokens, wait_for_slot
-from shared.retry_policy import backoff_delay_s
+from shared.retry_policy import next_retry_delay_s
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,8 @@ def plan_job(task: Any, app: ChorusCelery, request: JobRequest) -> JobRecord:
         plan, usage = _ask_for_plan(app, record)
     except ModelCallError as exc:
         attempt = task.request.retries + 1
-        if exc.retryable and attempt < settings.max_attempts:
-            delay = backoff_delay_s(
-                attempt,
-                base_s=settings.retry_base_s,
-                cap_s=settings.retry_max_s,
-                retry_after_s=exc.retry_after_s,
-            )
+        delay = next_retry_delay_s(exc.retryable, exc.retry_after_s, attempt, settings)
+        if delay is not None:
             log.info("planning %s: retry %d in %.1fs: %s", record.job_id, attempt, delay, exc)
             raise task.retry(countdown=delay, exc=exc) from exc
         reason = f"planning failed after {attempt} attempt(s): {exc.message}"

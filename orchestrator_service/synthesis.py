@@ -13,7 +13,7 @@ from shared.celery_app import ChorusCelery
 from shared.errors import ModelCallError
 from shared.models import JobRecord, SubtaskResult, SubtaskStatus, Usage
 from shared.records import Synthesis
-from shared.retry_policy import backoff_delay_s
+from shared.retry_policy import next_retry_delay_s
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,8 @@ def synthesize(
         )
     except ModelCallError as exc:
         attempt = task.request.retries + 1
-        settings = app.settings
-        if exc.retryable and attempt < settings.max_attempts:
-            delay = backoff_delay_s(
-                attempt,
-                base_s=settings.retry_base_s,
-                cap_s=settings.retry_max_s,
-                retry_after_s=exc.retry_after_s,
-            )
+        delay = next_retry_delay_s(exc.retryable, exc.retry_after_s, attempt, app.settings)
+        if delay is not None:
             raise task.retry(countdown=delay, exc=exc) from exc
         log.warning("synthesis for %s failed: %s", record.job_id, exc.message)
         return Synthesis(text=None, usage=Usage(), error=exc.message)

@@ -1,6 +1,7 @@
 """Backoff arithmetic for Celery retries of model calls: pure, so it is unit-tested alone."""
 
 import random
+from typing import Protocol
 
 
 def backoff_delay_s(
@@ -21,3 +22,27 @@ def backoff_delay_s(
     if retry_after_s is not None:
         delay = max(delay, min(retry_after_s, cap_s))
     return delay
+
+
+class RetrySettings(Protocol):
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def retry_base_s(self) -> float: ...
+    @property
+    def retry_max_s(self) -> float: ...
+
+
+def next_retry_delay_s(
+    retryable: bool, retry_after_s: float | None, attempt: int, settings: RetrySettings
+) -> float | None:
+    """The countdown before the next attempt, or None when the failure is final
+    (permanent, or attempts used up)."""
+    if not retryable or attempt >= settings.max_attempts:
+        return None
+    return backoff_delay_s(
+        attempt,
+        base_s=settings.retry_base_s,
+        cap_s=settings.retry_max_s,
+        retry_after_s=retry_after_s,
+    )

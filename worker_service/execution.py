@@ -22,7 +22,7 @@ from shared.models import (
     describe_validation_error,
 )
 from shared.rate_limiter import CallCost, estimate_input_tokens, wait_for_slot
-from shared.retry_policy import backoff_delay_s
+from shared.retry_policy import next_retry_delay_s
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +64,8 @@ def execute(task: Any, app: ChorusCelery, payload: dict[str, Any]) -> SubtaskRes
     try:
         reply = client.run_subtask(assignment)
     except ModelCallError as exc:
-        settings = app.settings
-        if exc.retryable and attempt < settings.max_attempts:
-            delay = backoff_delay_s(
-                attempt,
-                base_s=settings.retry_base_s,
-                cap_s=settings.retry_max_s,
-                retry_after_s=exc.retry_after_s,
-            )
+        delay = next_retry_delay_s(exc.retryable, exc.retry_after_s, attempt, app.settings)
+        if delay is not None:
             log.info(
                 "job %s subtask %d: retry %d in %.1fs: %s",
                 assignment.job_id,

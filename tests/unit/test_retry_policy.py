@@ -1,6 +1,6 @@
 import random
 
-from shared.retry_policy import backoff_delay_s
+from shared.retry_policy import backoff_delay_s, next_retry_delay_s
 
 
 def test_delay_grows_exponentially_within_the_cap() -> None:
@@ -14,3 +14,13 @@ def test_delay_grows_exponentially_within_the_cap() -> None:
 def test_retry_after_is_a_floor_but_never_beyond_the_cap() -> None:
     assert backoff_delay_s(1, base_s=1, cap_s=10, retry_after_s=5) >= 5
     assert backoff_delay_s(1, base_s=1, cap_s=10, retry_after_s=500) == 10
+
+
+def test_no_retry_for_permanent_failures_or_after_the_last_attempt() -> None:
+    from shared.settings import Settings
+
+    settings = Settings(max_attempts=3, retry_base_s=1, retry_max_s=4)
+    assert next_retry_delay_s(False, None, 1, settings) is None
+    assert next_retry_delay_s(True, None, 3, settings) is None
+    delay = next_retry_delay_s(True, 2.0, 2, settings)
+    assert delay is not None and 2.0 <= delay <= 4
