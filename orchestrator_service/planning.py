@@ -63,7 +63,7 @@ def plan_job(task: Any, app: ChorusCelery, request: JobRequest) -> JobRecord:
         reason = f"planning failed after {attempt} attempt(s): {exc.message}"
         return fail_job(app, record.job_id, reason, Usage())
     except PlanError as exc:
-        return fail_job(app, record.job_id, f"planning failed: {exc}", Usage())
+        return fail_job(app, record.job_id, f"planning failed: {exc}", exc.usage or Usage())
     store.add_spend(record.job_id, usage)
     updated, _ = store.update(
         record.job_id, lambda r: records.with_plan(r, plan, usage, records.utc_now())
@@ -86,7 +86,8 @@ def _ask_for_plan(app: ChorusCelery, record: JobRecord) -> tuple[Plan, Usage]:
             return validate_plan(reply.draft, request.options.max_subtasks), usage
         except PlanError as exc:
             if round_no == REPAIR_ROUNDS:
-                raise PlanError(f"{exc} (after {REPAIR_ROUNDS} repair round)") from exc
+                reason = f"{exc} (after {REPAIR_ROUNDS} repair round)"
+                raise PlanError(reason, usage=usage) from exc
             log.info("plan for %s rejected, asking for a repair: %s", record.job_id, exc)
             feedback = str(exc)
     raise AssertionError("unreachable")

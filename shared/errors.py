@@ -12,6 +12,8 @@ from datetime import datetime
 
 import anthropic
 
+from shared.models import Usage
+
 # Statuses worth another try: throttling, overload and server-side failures.
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
@@ -39,7 +41,13 @@ class ModelCallError(ChorusError):
 
 
 class PlanError(ChorusError):
-    """The model's plan could not be used; the message says why, for the record."""
+    """The model's plan could not be used; the message says why, for the record.
+
+    `usage` carries what the rejected planning calls cost, so the record still shows it."""
+
+    def __init__(self, message: str, usage: Usage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 def classify_model_error(exc: Exception) -> ModelCallError:

@@ -70,8 +70,8 @@ def submit(
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 600.0,
 ) -> None:
     """Validate and enqueue a job. Exit 2 on bad input (nothing is enqueued)."""
-    payload = {"task": task, "context": _parse_context(context), "options": {}}
-    payload["options"] = {"max_subtasks": max_subtasks, "synthesize": synthesize}
+    options = {"max_subtasks": max_subtasks, "synthesize": synthesize}
+    payload = {"task": task, "context": _parse_context(context), "options": options}
     try:
         request = build_request(payload)
     except pydantic.ValidationError as exc:
