@@ -19,6 +19,7 @@ from shared.errors import ModelCallError, PlanError
 from shared.models import JobRecord, JobRequest, JobStatus, Plan, Usage, describe_validation_error
 from shared.rate_limiter import CallCost, estimate_input_tokens, wait_for_slot
 from shared.retry_policy import next_retry_delay_s
+from shared.submission import initial_record
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +40,8 @@ def plan_job(task: Any, app: ChorusCelery, request: JobRequest) -> JobRecord:
     settings = app.settings
     store = app.job_store
     assert request.job_id is not None
-    record = store.create(
-        records.new_record(
-            request,
-            request.job_id,
-            orchestrator_model=request.options.orchestrator_model or settings.orchestrator_model,
-            worker_model=request.options.worker_model or settings.worker_model,
-            simulated=settings.uses_simulator,
-            now=records.utc_now(),
-        )
-    )
+    # Created here for clients that enqueue directly; resumed when submit_job wrote it first.
+    record = store.create(initial_record(request, settings))
     if record.status is not JobStatus.PLANNING:
         # A redelivered message: the plan is already stored (or the job is over).
         return record

@@ -31,6 +31,15 @@ def job_spend_key(job_id: str) -> str:
     return f"{KEY_PREFIX}:job:{job_id}:spend"
 
 
+def tenant_index_key(tenant: str) -> str:
+    """Sorted set of one tenant's job ids by creation time."""
+    return f"{KEY_PREFIX}:tenant:{tenant}:jobs"
+
+
+def idempotency_key(tenant: str, key: str) -> str:
+    return f"{KEY_PREFIX}:idempotency:{tenant}:{key}"
+
+
 JOB_INDEX_KEY: Final = f"{KEY_PREFIX}:jobs"  # sorted set of job ids by creation time
 
 # Input limits: checked at every boundary (CLI, Celery task, later the HTTP API).

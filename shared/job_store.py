@@ -7,8 +7,9 @@ with HSETNX: the first final result for (job_id, index) wins and redeliveries re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from datetime import datetime
+from typing import cast
 
 import redis
 
@@ -61,10 +62,14 @@ class JobStore:
         created = self._redis.set(key, record.model_dump_json(), nx=True, ex=self._ttl_s)
         if created:
             score = record.created_at.timestamp()
+            indexes = [constants.JOB_INDEX_KEY]
+            if record.request.tenant:
+                indexes.append(constants.tenant_index_key(record.request.tenant))
             with self._redis.pipeline(transaction=False) as pipe:
-                pipe.zadd(constants.JOB_INDEX_KEY, {record.job_id: score})
-                # The index outlives no record: entries older than the TTL point at nothing.
-                pipe.zremrangebyscore(constants.JOB_INDEX_KEY, "-inf", score - self._ttl_s)
+                for index in indexes:
+                    pipe.zadd(index, {record.job_id: score})
+                    # An index outlives no record: entries older than the TTL point at nothing.
+                    pipe.zremrangebyscore(index, "-inf", score - self._ttl_s)
                 pipe.execute()
             return record
         return self.get(record.job_id)
@@ -147,12 +152,30 @@ class JobStore:
     def results_count(self, job_id: str) -> int:
         return int(self._redis.hlen(constants.job_results_key(job_id)))
 
-    def recent_job_ids(self, limit: int, *, before: datetime | None = None) -> list[str]:
-        high = before.timestamp() if before else "+inf"
-        ids = self._redis.zrevrangebyscore(
-            constants.JOB_INDEX_KEY, high, "-inf", start=0, num=limit
+    def recent_jobs(
+        self, limit: int, *, tenant: str | None = None, before: float | None = None
+    ) -> list[tuple[str, float]]:
+        """(job_id, created timestamp), newest first, strictly older than `before`."""
+        index = constants.tenant_index_key(tenant) if tenant else constants.JOB_INDEX_KEY
+        high = f"({before}" if before is not None else "+inf"
+        rows = cast(
+            list[tuple[str, float]],
+            self._redis.zrevrangebyscore(index, high, "-inf", start=0, num=limit, withscores=True),
         )
-        return [str(i) for i in ids]
+        return [(str(job_id), float(score)) for job_id, score in rows]
+
+    def claim_idempotency_key(
+        self, tenant: str, key: str, job_id: str, fingerprint: str
+    ) -> tuple[str, str]:
+        """Bind (tenant, key) to this job once; returns the (job_id, fingerprint) bound first."""
+        redis_key = constants.idempotency_key(tenant, key)
+        value = json.dumps({"job_id": job_id, "fingerprint": fingerprint})
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(redis_key, value, nx=True, ex=self._ttl_s)
+            pipe.get(redis_key)
+            _, stored = pipe.execute()
+        bound = json.loads(stored)
+        return str(bound["job_id"]), str(bound["fingerprint"])
 
     def ping(self) -> bool:
         return bool(self._redis.ping())

@@ -120,6 +120,8 @@ class JobRequest(WireModel):
     context: dict[str, Any] = Field(default_factory=dict)
     options: JobOptions = Field(default_factory=JobOptions)
     job_id: str | None = None
+    # Set by the HTTP API from the caller's token, never taken from a client's body there.
+    tenant: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
     @field_validator("task")
     @classmethod

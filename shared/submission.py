@@ -13,9 +13,10 @@ from typing import Any
 
 from celery import Celery
 
-from shared import constants
+from shared import constants, records
 from shared.job_store import JobStore
 from shared.models import JobRecord, JobRequest
+from shared.settings import Settings
 
 
 class JobWaitTimeout(TimeoutError):
@@ -41,6 +42,28 @@ def enqueue_job(app: Celery, request: JobRequest) -> str:
         kwargsrepr=f"job={request.job_id}",
     )
     return request.job_id
+
+
+def submit_job(app: Celery, store: JobStore, settings: Settings, request: JobRequest) -> JobRecord:
+    """Write the record first (so the job can be read at once), then enqueue it. The
+    orchestrator resumes from this `planning` record."""
+    record = store.create(initial_record(request, settings))
+    enqueue_job(app, request)
+    return record
+
+
+def initial_record(request: JobRequest, settings: Settings) -> JobRecord:
+    """The `planning` record of a new job, with the models it will use."""
+    assert request.job_id is not None, "build_request assigns the job id"
+    options = request.options
+    return records.new_record(
+        request,
+        request.job_id,
+        orchestrator_model=options.orchestrator_model or settings.orchestrator_model,
+        worker_model=options.worker_model or settings.worker_model,
+        simulated=settings.uses_simulator,
+        now=records.utc_now(),
+    )
 
 
 def wait_for_job(

@@ -19,7 +19,7 @@ from shared.cli import render
 from shared.job_store import JobStore
 from shared.models import JobRecord, JobStatus, describe_validation_error
 from shared.settings import Settings
-from shared.submission import JobWaitTimeout, build_request, enqueue_job, wait_for_job
+from shared.submission import JobWaitTimeout, build_request, submit_job, wait_for_job
 
 app = typer.Typer(
     help="Chorus: orchestrator-workers LLM jobs on Celery and Redis.",
@@ -78,7 +78,7 @@ def submit(
         raise _bad_input(describe_validation_error(exc)) from exc
     settings = Settings()
     store = _store(settings)
-    job_id = enqueue_job(create_celery_app(settings), request)
+    job_id = submit_job(create_celery_app(settings), store, settings, request).job_id
     if not wait:
         out.print_json(data={"job_id": job_id}) if as_json else out.print(job_id)
         return
