@@ -59,6 +59,10 @@ class Settings(BaseSettings):
 
     job_ttl_s: int = Field(default=constants.DEFAULT_JOB_TTL_S, ge=60)
     visibility_timeout_s: int = Field(default=constants.DEFAULT_VISIBILITY_TIMEOUT_S, ge=10)
+    # "name:token,name:token": each token is a tenant of the HTTP API. Unset: loopback only.
+    api_tokens: SecretStr | None = None
+    api_max_body_bytes: int = Field(default=512_000, ge=1_000)
+
     orchestrator_concurrency: int = Field(default=16, ge=1)
     worker_concurrency: int = Field(default=64, ge=1)
 

@@ -188,6 +188,29 @@ def simulator(
 
 
 @app.command()
+def api(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
+    """Run the HTTP API (needs CHORUS_API_TOKENS to listen beyond loopback)."""
+    import uvicorn
+
+    from orchestrator_service.api.app import create_api
+    from orchestrator_service.api.auth import TokenConfigError
+    from shared.simulator.server import is_loopback
+
+    settings = Settings()
+    if settings.api_tokens is None and not is_loopback(host):
+        raise _bad_input(f"refusing to listen on {host} without CHORUS_API_TOKENS")
+    try:
+        application = create_api(settings)
+    except TokenConfigError as exc:
+        raise _bad_input(str(exc)) from exc
+    err.print(f"Chorus API listening on http://{host}:{port} (docs at /docs)")
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command()
 def demo(
     latency_ms: Annotated[float, typer.Option(help="Simulator delay per call.")] = 300.0,
     output: Annotated[str, typer.Option(help="Where to save the JobRecord JSON.")] = (

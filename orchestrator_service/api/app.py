@@ -1,0 +1,179 @@
+"""FastAPI app, versioned under /v1. Errors are JSON with a readable message, never a trace."""
+
+import hashlib
+import logging
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from orchestrator_service.api.auth import parse_tokens, tenant_for
+from shared.celery_app import create_celery_app
+from shared.job_store import JobStore
+from shared.models import JobRecord, JobRequest, JobStatus
+from shared.settings import Settings
+from shared.submission import build_request, submit_job
+
+log = logging.getLogger(__name__)
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: JobStatus
+    location: str
+
+
+class JobPage(BaseModel):
+    jobs: list[JobRecord]
+    next_cursor: str | None
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self.status, self.message, self.headers = status, message, headers
+
+
+def _fingerprint(request: JobRequest) -> str:
+    body = request.model_dump_json(exclude={"job_id", "tenant"})
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def create_api(settings: Settings) -> FastAPI:
+    tokens = parse_tokens(settings.api_tokens)
+    store = JobStore.from_settings(settings)
+    celery = create_celery_app(settings)
+    api = FastAPI(title="Chorus API", version="1.0.0")
+
+    @api.middleware("http")
+    async def cap_body_size(request: Request, call_next: Any) -> Response:
+        length = request.headers.get("content-length")
+        if length and (not length.isdigit() or int(length) > settings.api_max_body_bytes):
+            limit = settings.api_max_body_bytes
+            return JSONResponse({"error": f"body over {limit} bytes"}, status_code=413)
+        response: Response = await call_next(request)
+        return response
+
+    @api.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = [
+            {
+                "field": ".".join(str(p) for p in e["loc"] if p != "body") or "body",
+                "message": str(e["msg"]).removeprefix("Value error, "),
+            }
+            for e in exc.errors()
+        ]
+        message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+        return JSONResponse({"error": message, "fields": fields}, status_code=422)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @api.exception_handler(Exception)
+    async def crashed(_: Request, exc: Exception) -> JSONResponse:
+        log.error("API request failed: %s", type(exc).__name__)
+        return JSONResponse({"error": "internal error"}, status_code=500)
+
+    def tenant(authorization: Annotated[str | None, Header()] = None) -> str:
+        found = tenant_for(tokens, authorization)
+        if found is None:
+            raise ApiError(401, "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"})
+        return found
+
+    Tenant = Annotated[str, Depends(tenant)]
+
+    def owned(job_id: str, who: str) -> JobRecord:
+        record = store.find(job_id)
+        if record is None or record.request.tenant != who:
+            raise ApiError(404, f"no job {job_id!r}")  # another tenant's job does not exist
+        return record
+
+    @api.post("/v1/jobs", status_code=202, response_model=JobAccepted)
+    def create_job(
+        body: JobRequest,
+        response: Response,
+        who: Tenant,
+        idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    ) -> JobAccepted:
+        request = build_request({**body.model_dump(), "tenant": who})
+        assert request.job_id is not None
+        job_id = request.job_id
+        if idempotency_key:
+            fingerprint = _fingerprint(request)
+            bound_id, bound_print = store.claim_idempotency_key(
+                who, idempotency_key, job_id, fingerprint
+            )
+            if bound_print != fingerprint:
+                raise ApiError(409, "Idempotency-Key already used with a different body")
+            if bound_id != job_id:
+                return _accepted(response, owned(bound_id, who))
+        existing = store.find(job_id)
+        if existing is not None:
+            if existing.request.tenant != who or _fingerprint(existing.request) != _fingerprint(
+                request
+            ):
+                raise ApiError(409, f"job_id {job_id!r} is already in use")
+            return _accepted(response, existing)
+        return _accepted(response, submit_job(celery, store, settings, request))
+
+    def _accepted(response: Response, record: JobRecord) -> JobAccepted:
+        location = f"/v1/jobs/{record.job_id}"
+        response.headers["Location"] = location
+        return JobAccepted(job_id=record.job_id, status=record.status, location=location)
+
+    @api.get("/v1/jobs/{job_id}", response_model=JobRecord)
+    def get_job(job_id: str, who: Tenant) -> JobRecord:
+        return owned(job_id, who)
+
+    @api.get("/v1/jobs", response_model=JobPage)
+    def list_jobs(
+        who: Tenant,
+        status: JobStatus | None = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, Query(pattern=r"^\d+(\.\d+)?$")] = None,
+    ) -> JobPage:
+        jobs: list[JobRecord] = []
+        before = float(cursor) if cursor else None
+        # Scan newest first in pages until the page is full or the index runs out; a sparse
+        # status filter stops after a bounded scan and hands back a cursor to go on from.
+        rows: list[tuple[str, float]] = []
+        for _ in range(20):
+            rows = store.recent_jobs(limit, tenant=who, before=before)
+            for job_id, created in rows:
+                before = created
+                record = store.find(job_id)
+                if record and (status is None or record.status is status):
+                    jobs.append(record)
+                    if len(jobs) == limit:
+                        return JobPage(jobs=jobs, next_cursor=repr(created))
+            if len(rows) < limit:
+                break
+        more = len(rows) == limit and before is not None
+        return JobPage(jobs=jobs, next_cursor=repr(before) if more else None)
+
+    @api.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.get("/readyz")
+    def readyz() -> JSONResponse:
+        checks = {"redis": False, "orchestrator": False, "worker": False}
+        try:
+            checks["redis"] = store.ping()
+            queues = celery.control.inspect(timeout=1.0).active_queues() or {}
+            names = {q["name"] for consumers in queues.values() for q in consumers}
+            checks["orchestrator"] = "orchestrator" in names
+            checks["worker"] = "subtasks" in names
+        except Exception as exc:
+            log.warning("readiness check failed: %s", type(exc).__name__)
+        ready = all(checks.values())
+        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+    return api

@@ -1,0 +1,152 @@
+"""The HTTP API as a real server process in front of the real stack."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.local_stack import LocalStack, ManagedProcess, free_port, wait_until
+from shared.models import JobRecord, JobStatus
+from tests.support.simulator_control import SimulatorControl
+
+ALICE = "alice-token-0123456789"
+BOB = "bob-token-0123456789abc"
+
+
+class Api:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def call(
+        self, method: str, path: str, body: Any = None, *, token: str | None = ALICE,
+        headers: dict[str, str] | None = None, raw: bytes | None = None,
+    ) -> tuple[int, dict[str, str], Any]:  # fmt: skip
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310
+        request.add_header("content-type", "application/json")
+        if token:
+            request.add_header("authorization", f"Bearer {token}")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return response.status, dict(response.headers), json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), json.loads(error.read() or b"null")
+
+    def wait(self, job_id: str, token: str = ALICE, timeout_s: float = 60) -> JobRecord:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status, _, body = self.call("GET", f"/v1/jobs/{job_id}", token=token)
+            assert status == 200, body
+            record = JobRecord.model_validate(body)
+            if record.status.is_final:
+                return record
+            time.sleep(0.1)
+        raise AssertionError(f"job {job_id} not final after {timeout_s}s")
+
+
+@pytest.fixture(scope="module")
+def api(chorus_stack: LocalStack, workdir: Path) -> Iterator[Api]:
+    port = free_port()
+    env = {**chorus_stack.env, "CHORUS_API_TOKENS": f"alice:{ALICE},bob:{BOB}"}
+    proc = ManagedProcess(
+        "api",
+        [sys.executable, "-m", "shared.cli", "api", "--port", str(port)],
+        env=env,
+        log_path=workdir / "api.log",
+    )
+    client = Api(f"http://127.0.0.1:{port}")
+
+    def up() -> bool:
+        assert proc.alive(), proc.log_text()
+        try:
+            return client.call("GET", "/healthz", token=None)[0] == 200
+        except OSError:
+            return False
+
+    wait_until(up, timeout_s=30, what="the API")
+    yield client
+    proc.stop()
+
+
+def test_submit_poll_and_read_a_job(api: Api, sim: SimulatorControl) -> None:
+    status, headers, body = api.call(
+        "POST", "/v1/jobs", {"task": "Explain {x}", "options": {"max_subtasks": 2}}
+    )
+    assert status == 202
+    assert headers["location"] == f"/v1/jobs/{body['job_id']}" == body["location"]
+    record = api.wait(body["job_id"])
+    assert record.status is JobStatus.SUCCEEDED and record.request.tenant == "alice"
+
+    status, _, page = api.call("GET", "/v1/jobs?limit=5&status=succeeded")
+    assert status == 200 and page["jobs"][0]["job_id"] == record.job_id
+
+
+def test_idempotency_key_same_body_same_job_other_body_409(api: Api) -> None:
+    key = {"idempotency-key": f"k-{time.time()}"}
+    first = api.call("POST", "/v1/jobs", {"task": "Same body"}, headers=key)
+    again = api.call("POST", "/v1/jobs", {"task": "Same body"}, headers=key)
+    other = api.call("POST", "/v1/jobs", {"task": "Other body"}, headers=key)
+    assert first[0] == again[0] == 202 and first[2]["job_id"] == again[2]["job_id"]
+    assert other[0] == 409 and "Idempotency-Key" in other[2]["error"]
+
+
+def test_tenants_see_only_their_jobs_and_bad_tokens_get_401(api: Api) -> None:
+    _, _, body = api.call("POST", "/v1/jobs", {"task": "Alice's job"})
+    assert api.call("GET", f"/v1/jobs/{body['job_id']}", token=BOB)[0] == 404
+    listed = api.call("GET", "/v1/jobs?limit=100", token=BOB)[2]["jobs"]
+    assert body["job_id"] not in {j["job_id"] for j in listed}
+    # Bob cannot claim Alice's job id either.
+    assert (
+        api.call("POST", "/v1/jobs", {"task": "x", "job_id": body["job_id"]}, token=BOB)[0] == 409
+    )
+    for token in (None, "wrong-token-0123456789"):
+        status, headers, error = api.call("GET", "/v1/jobs", token=token)
+        assert status == 401 and headers["www-authenticate"] == "Bearer" and error["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"task": ""}, "task"),
+        ({}, "task"),
+        ({"task": "ok", "context": [1]}, "context"),
+        ({"task": "ok", "options": {"max_subtasks": 10_000}}, "options.max_subtasks"),
+        ({"task": "x" * 100_001}, "task"),
+        ("just a string", "body"),
+    ],
+)
+def test_bad_bodies_get_422_naming_the_field_and_enqueue_nothing(
+    api: Api, body: Any, field: str
+) -> None:
+    before = [j["job_id"] for j in api.call("GET", "/v1/jobs?limit=100")[2]["jobs"]]
+    status, _, error = api.call("POST", "/v1/jobs", body)
+    assert status == 422
+    assert field in {f["field"] for f in error["fields"]}
+    assert "Traceback" not in json.dumps(error)
+    after = [j["job_id"] for j in api.call("GET", "/v1/jobs?limit=100")[2]["jobs"]]
+    assert after == before  # nothing recorded, nothing enqueued
+
+
+def test_malformed_json_and_oversized_bodies_are_clear_errors(api: Api) -> None:
+    assert api.call("POST", "/v1/jobs", raw=b'{"task": ')[0] == 422
+    assert api.call("POST", "/v1/jobs", raw=b"\xff\xfe not utf-8")[0] == 422
+    status, _, error = api.call("POST", "/v1/jobs", raw=b"{" + b" " * 600_000 + b"}")
+    assert status == 413 and "body over" in error["error"]
+
+
+def test_openapi_docs_and_health(api: Api) -> None:
+    status, _, spec = api.call("GET", "/openapi.json", token=None)
+    assert status == 200 and "/v1/jobs" in spec["paths"] and spec["openapi"].startswith("3.")
+    assert api.call("GET", "/readyz", token=None)[2] == {
+        "ready": True, "redis": True, "orchestrator": True, "worker": True,
+    }  # fmt: skip
