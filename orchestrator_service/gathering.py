@@ -13,7 +13,7 @@ from typing import Any
 from orchestrator_service import synthesis
 from shared import records
 from shared.celery_app import ChorusCelery
-from shared.models import JobRecord, JobStatus
+from shared.models import JobRecord
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ EARLY_TRIGGER_DELAY_S = 3.0
 def gather(task: Any, app: ChorusCelery, job_id: str) -> JobRecord:
     store = app.job_store
     record = store.get(job_id)
-    if record.status is not JobStatus.RUNNING:
+    if not records.awaits_results(record):
         return record  # finalised already: a second trigger is a no-op
     stored = store.results(job_id)
     missing = records.missing_indices(record, stored)

@@ -11,7 +11,7 @@ from typing import Any
 
 from shared.celery_app import ChorusCelery
 from shared.errors import ModelCallError
-from shared.models import JobRecord, SubtaskResult, SubtaskStatus, Usage
+from shared.models import JobRecord, JobStatus, SubtaskResult, SubtaskStatus, Usage
 from shared.records import Synthesis
 from shared.retry_policy import next_retry_delay_s
 
@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 def wanted(record: JobRecord, results: dict[int, SubtaskResult]) -> bool:
     succeeded = any(r.status is SubtaskStatus.SUCCEEDED for r in results.values())
-    return record.request.options.synthesize and succeeded
+    running = record.status is JobStatus.RUNNING
+    return running and record.request.options.synthesize and succeeded
 
 
 def synthesize(

@@ -26,9 +26,10 @@ def job_results_key(job_id: str) -> str:
     return f"{KEY_PREFIX}:job:{job_id}:results"
 
 
-def job_spend_key(job_id: str) -> str:
-    """Hash of tokens and cost_usd spent so far: what budgets are checked against."""
-    return f"{KEY_PREFIX}:job:{job_id}:spend"
+def job_control_key(job_id: str) -> str:
+    """Hash read before every model call: tokens and cost_usd spent so far (for budgets) and
+    `cancelled`, in one round trip."""
+    return f"{KEY_PREFIX}:job:{job_id}:control"
 
 
 def tenant_index_key(tenant: str) -> str:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import cast
 
 import redis
 
-from shared import constants
-from shared.models import JobRecord, SubtaskResult, Usage
+from shared import constants, records
+from shared.models import JobRecord, JobStatus, SubtaskResult, Usage
 from shared.records import InvalidTransition
 from shared.settings import Settings
 
@@ -29,6 +30,13 @@ end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return redis.call('HGET', KEYS[1], ARGV[1])
 """
+
+
+@dataclass(frozen=True)
+class JobControl:
+    spent_tokens: int
+    spent_usd: float
+    cancelled: bool
 
 
 class JobNotFound(Exception):
@@ -115,7 +123,7 @@ class JobStore:
     def save_result(self, job_id: str, result: SubtaskResult) -> SubtaskResult:
         """Record a final subtask result once, counting its spend once; return whichever
         result was recorded first."""
-        keys = [constants.job_results_key(job_id), constants.job_spend_key(job_id)]
+        keys = [constants.job_results_key(job_id), constants.job_control_key(job_id)]
         usage = result.usage
         stored = self._save_result(
             keys=keys,
@@ -130,16 +138,28 @@ class JobStore:
         return SubtaskResult.model_validate_json(stored)
 
     def add_spend(self, job_id: str, usage: Usage) -> None:
-        key = constants.job_spend_key(job_id)
+        key = constants.job_control_key(job_id)
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "tokens", usage.total_tokens)
             pipe.hincrbyfloat(key, "cost_usd", usage.cost_usd)
             pipe.expire(key, self._ttl_s)
             pipe.execute()
 
-    def spend(self, job_id: str) -> tuple[int, float]:
-        tokens, cost = self._redis.hmget(constants.job_spend_key(job_id), ["tokens", "cost_usd"])
-        return int(tokens or 0), float(cost or 0.0)
+    def control(self, job_id: str) -> JobControl:
+        fields = ["tokens", "cost_usd", "cancelled"]
+        tokens, cost, cancelled = self._redis.hmget(constants.job_control_key(job_id), fields)
+        return JobControl(int(tokens or 0), float(cost or 0.0), cancelled == "1")
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Mark the job cancelled (idempotent) and tell its workers to call no model."""
+        record, _ = self.update(job_id, lambda r: records.with_cancellation(r, records.utc_now()))
+        if record.status is JobStatus.CANCELLED:
+            key = constants.job_control_key(job_id)
+            with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(key, "cancelled", "1")
+                pipe.expire(key, self._ttl_s)
+                pipe.execute()
+        return record
 
     def get_result(self, job_id: str, index: int) -> SubtaskResult | None:
         raw = self._redis.hget(constants.job_results_key(job_id), str(index))

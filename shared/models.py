@@ -28,10 +28,11 @@ class JobStatus(StrEnum):
     SUCCEEDED = "succeeded"
     PARTIAL = "partial"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
     @property
     def is_final(self) -> bool:
-        return self in (JobStatus.SUCCEEDED, JobStatus.PARTIAL, JobStatus.FAILED)
+        return self not in (JobStatus.PLANNING, JobStatus.RUNNING)
 
 
 class SubtaskStatus(StrEnum):

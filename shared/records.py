@@ -61,6 +61,29 @@ def with_plan(record: JobRecord, plan: Plan, planning_usage: Usage, now: datetim
     )
 
 
+CANCELLED_ERROR = "cancelled by request"
+
+
+def with_cancellation(record: JobRecord, now: datetime) -> JobRecord:
+    if record.status.is_final:
+        raise InvalidTransition(f"job is already {record.status.value}")
+    return record.model_copy(
+        update={
+            "status": JobStatus.CANCELLED,
+            "error": CANCELLED_ERROR,
+            "updated_at": now,
+            "finished_at": now,
+        }
+    )
+
+
+def awaits_results(record: JobRecord) -> bool:
+    """Running, or cancelled after planning with its subtasks' outcomes not yet attached."""
+    if record.plan is None or record.results:
+        return False
+    return record.status in (JobStatus.RUNNING, JobStatus.CANCELLED)
+
+
 def with_failure(
     record: JobRecord, reason: str, now: datetime, planning_usage: Usage | None = None
 ) -> JobRecord:
@@ -119,7 +142,7 @@ def finalized(
     synthesis: Synthesis | None = None,
 ) -> JobRecord:
     """The final record: results in plan order; a subtask with no stored result is failed."""
-    if record.status is not JobStatus.RUNNING or record.plan is None:
+    if not awaits_results(record) or record.plan is None:
         raise InvalidTransition(f"cannot finalise a {record.status.value} job")
     results = [
         stored.get(s.index)
@@ -144,6 +167,10 @@ def finalized(
         error = "; ".join(stopped)
     elif status is JobStatus.FAILED:
         error = "every subtask failed; see each subtask's error"
+    if record.status is JobStatus.CANCELLED:
+        # The outcomes are attached for the record; the job stays cancelled.
+        status, error = JobStatus.CANCELLED, record.error
+        now = record.finished_at or now
     return record.model_copy(
         update={
             "status": status,

@@ -40,10 +40,14 @@ def execute(task: Any, app: ChorusCelery, payload: dict[str, Any]) -> SubtaskRes
         return already
     started_at = assignment.first_started_at or records.utc_now()
     attempt = assignment.attempts_made + 1
-    spent_tokens, spent_usd = store.spend(assignment.job_id)
-    stop = assignment.budget.exceeded(spent_tokens, spent_usd, records.utc_now())
-    if stop is not None:
-        detail = f"{stop}: the job's limit was reached before this subtask could run"
+    control = store.control(assignment.job_id)
+    stop = assignment.budget.exceeded(control.spent_tokens, control.spent_usd, records.utc_now())
+    if control.cancelled or stop is not None:
+        detail = (
+            records.CANCELLED_ERROR
+            if control.cancelled
+            else f"{stop}: the job's limit was reached before this subtask could run"
+        )
         skipped = _failed(assignment, detail, attempt - 1, started_at)
         skipped = skipped.model_copy(update={"status": SubtaskStatus.SKIPPED})
         return store.save_result(assignment.job_id, skipped)

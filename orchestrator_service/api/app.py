@@ -132,6 +132,12 @@ def create_api(settings: Settings) -> FastAPI:
     def get_job(job_id: str, who: Tenant) -> JobRecord:
         return owned(job_id, who)
 
+    @api.post("/v1/jobs/{job_id}/cancel", response_model=JobRecord)
+    def cancel_job(job_id: str, who: Tenant) -> JobRecord:
+        """Idempotent: a job already over is returned as it is."""
+        owned(job_id, who)
+        return store.cancel(job_id)
+
     @api.get("/v1/jobs", response_model=JobPage)
     def list_jobs(
         who: Tenant,

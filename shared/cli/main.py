@@ -131,6 +131,14 @@ def result(
         render.show_record(out, record)
 
 
+@app.command()
+def cancel(job_id: str) -> None:
+    """Cancel a job: no further model calls are made for it."""
+    store, _ = _load(job_id)
+    record = store.cancel(job_id)
+    out.print(f"{record.job_id} {record.status.value}", highlight=False)
+
+
 def _exec_celery(queue: str, name: str, concurrency: int, pool: str, loglevel: str) -> None:
     node = f"{name}@{socket.gethostname()}"
     argv = local_stack.celery_worker_argv(

@@ -18,6 +18,7 @@ STATUS_STYLE = {
     JobStatus.SUCCEEDED: "green",
     JobStatus.PARTIAL: "yellow",
     JobStatus.FAILED: "red",
+    JobStatus.CANCELLED: "magenta",
 }
 
 

@@ -10,19 +10,21 @@ from shared.job_store import JobStore
 from shared.local_stack import LocalStack
 from shared.models import JobRecord
 from shared.settings import Settings
-from shared.submission import build_request, enqueue_job, wait_for_job
+from shared.submission import build_request, submit_job, wait_for_job
 from tests.support.simulator_control import SimulatorControl
 
 
 class JobRunner:
     """Submit jobs the way a client does and wait for them with a deadline."""
 
-    def __init__(self, app: ChorusCelery, store: JobStore) -> None:
+    def __init__(self, app: ChorusCelery, store: JobStore, settings: Settings) -> None:
         self.app = app
         self.store = store
+        self.settings = settings
 
     def submit(self, task: str, **fields: Any) -> str:
-        return enqueue_job(self.app, build_request({"task": task, **fields}))
+        request = build_request({"task": task, **fields})
+        return submit_job(self.app, self.store, self.settings, request).job_id
 
     def run(self, task: str, *, timeout_s: float = 60, **fields: Any) -> JobRecord:
         return wait_for_job(self.store, self.submit(task, **fields), timeout_s=timeout_s)
@@ -47,7 +49,11 @@ def store(settings: Settings) -> Iterator[JobStore]:
 
 @pytest.fixture
 def jobs(
-    chorus_stack: LocalStack, client_app: ChorusCelery, store: JobStore, sim: SimulatorControl
+    chorus_stack: LocalStack,
+    client_app: ChorusCelery,
+    store: JobStore,
+    settings: Settings,
+    sim: SimulatorControl,
 ) -> JobRunner:
     """A runner against the session's orchestrator and worker, with a clean simulator."""
-    return JobRunner(client_app, store)
+    return JobRunner(client_app, store, settings)

@@ -150,3 +150,14 @@ def test_openapi_docs_and_health(api: Api) -> None:
     assert api.call("GET", "/readyz", token=None)[2] == {
         "ready": True, "redis": True, "orchestrator": True, "worker": True,
     }  # fmt: skip
+
+
+def test_cancel_is_idempotent_and_tenant_scoped(api: Api) -> None:
+    _, _, body = api.call("POST", "/v1/jobs", {"task": "Long job", "options": {"max_subtasks": 5}})
+    job = f"/v1/jobs/{body['job_id']}/cancel"
+    assert api.call("POST", job, token=BOB)[0] == 404
+    first = api.call("POST", job)
+    again = api.call("POST", job)
+    assert first[0] == again[0] == 200
+    assert first[2]["status"] == again[2]["status"] == "cancelled"
+    assert api.wait(body["job_id"]).status is JobStatus.CANCELLED

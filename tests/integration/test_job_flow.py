@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from shared.models import JobRecord, JobStatus, SubtaskStatus
 from shared.pricing import cost_usd
 from shared.settings import Settings
+from shared.submission import wait_for_job
 from tests.integration.conftest import JobRunner
 from tests.support.simulator_control import SimulatorControl
 
@@ -141,3 +144,40 @@ def test_a_deadline_cuts_the_job_short_with_the_reason(
     assert record.status is JobStatus.FAILED
     assert record.error and record.error.startswith("deadline_exceeded")
     assert sim.stats()["requests_total"] == 1  # only the plan was asked for
+
+
+def test_cancel_while_planning_makes_no_worker_calls(
+    jobs: JobRunner, sim: SimulatorControl
+) -> None:
+    job_id = jobs.submit("Write five poems.", options={"max_subtasks": 5})
+    cancelled = jobs.store.cancel(job_id)
+    assert cancelled.status is JobStatus.CANCELLED
+    assert jobs.store.cancel(job_id) == cancelled  # idempotent
+
+    time.sleep(1.5)  # long enough for a plan and a round of worker calls
+    record = jobs.store.get(job_id)
+    assert record.status is JobStatus.CANCELLED and record.error == "cancelled by request"
+    assert sim.stats()["requests_total"] <= 1  # at most the plan already in flight
+
+
+def test_cancel_while_running_skips_calls_not_yet_made(
+    jobs: JobRunner, sim: SimulatorControl
+) -> None:
+    # Every worker call fails transiently at first, so the cancel lands before any retry.
+    sim.set_faults([{"match": "<subtask>", "status": 529, "times": 100}])
+    job_id = jobs.submit("Write three limericks.", options={"max_subtasks": 3})
+    deadline = time.monotonic() + 20
+    while jobs.store.get(job_id).status is JobStatus.PLANNING and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # the first attempts are in flight
+    jobs.store.cancel(job_id)
+    calls_at_cancel = sim.stats()["requests_total"]
+
+    record = wait_for_job(jobs.store, job_id, timeout_s=30)
+    deadline = time.monotonic() + 30
+    while not record.results and time.monotonic() < deadline:
+        time.sleep(0.1)
+        record = jobs.store.get(job_id)
+    assert record.status is JobStatus.CANCELLED
+    assert record.results and all(r.status is SubtaskStatus.SKIPPED for r in record.results)
+    assert sim.stats()["requests_total"] <= calls_at_cancel + len(record.results)

@@ -106,3 +106,19 @@ def test_budget_reasons_and_skipped_subtasks_name_the_cause() -> None:
     final = records.finalized(running(2), {0: result(0), 1: skipped}, T0)
     assert final.status is JobStatus.PARTIAL
     assert final.error == "budget_exceeded: limit reached"
+
+
+def test_cancellation_is_final_and_keeps_outcomes_attached_once() -> None:
+    cancelled = records.with_cancellation(running(2), T0 + timedelta(seconds=1))
+    assert cancelled.status is JobStatus.CANCELLED and cancelled.error == records.CANCELLED_ERROR
+    assert records.awaits_results(cancelled)
+    with pytest.raises(records.InvalidTransition):
+        records.with_cancellation(cancelled, T0)
+
+    skipped = result(1, ok=False).model_copy(
+        update={"status": SubtaskStatus.SKIPPED, "error": records.CANCELLED_ERROR}
+    )
+    final = records.finalized(cancelled, {0: result(0), 1: skipped}, T0 + timedelta(seconds=9))
+    assert final.status is JobStatus.CANCELLED and len(final.results) == 2
+    assert final.finished_at == T0 + timedelta(seconds=1)
+    assert not records.awaits_results(final)
