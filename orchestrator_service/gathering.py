@@ -13,6 +13,7 @@ from typing import Any
 from orchestrator_service import synthesis
 from shared import records
 from shared.celery_app import ChorusCelery
+from shared.job_events import EventKind
 from shared.models import JobRecord
 
 log = logging.getLogger(__name__)
@@ -42,5 +43,6 @@ def gather(task: Any, app: ChorusCelery, job_id: str) -> JobRecord:
         job_id, lambda r: records.finalized(r, stored, records.utc_now(), combined)
     )
     if changed:
+        app.job_events.emit(job_id, EventKind.JOB_FINISHED, status=final.status.value)
         log.info("job %s finished %s", job_id, final.status.value)
     return final

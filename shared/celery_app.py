@@ -14,6 +14,7 @@ from celery import Celery
 from celery.signals import worker_ready
 
 from shared import constants
+from shared.job_events import JobEvents
 from shared.job_store import JobStore, redis_client
 from shared.model_client import ModelClient
 from shared.rate_limiter import RateLimiter
@@ -34,6 +35,10 @@ class ChorusCelery(Celery):  # type: ignore[misc]
     @cached_property
     def job_store(self) -> JobStore:
         return JobStore.from_settings(self.settings)
+
+    @cached_property
+    def job_events(self) -> JobEvents:
+        return JobEvents(redis_client(self.settings), ttl_s=self.settings.job_ttl_s)
 
     @cached_property
     def rate_limiter(self) -> RateLimiter:

@@ -32,6 +32,11 @@ def job_control_key(job_id: str) -> str:
     return f"{KEY_PREFIX}:job:{job_id}:control"
 
 
+def job_events_key(job_id: str) -> str:
+    """Redis Stream of the job's progress events."""
+    return f"{KEY_PREFIX}:job:{job_id}:events"
+
+
 def tenant_index_key(tenant: str) -> str:
     """Sorted set of one tenant's job ids by creation time."""
     return f"{KEY_PREFIX}:tenant:{tenant}:jobs"

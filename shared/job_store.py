@@ -150,16 +150,19 @@ class JobStore:
         tokens, cost, cancelled = self._redis.hmget(constants.job_control_key(job_id), fields)
         return JobControl(int(tokens or 0), float(cost or 0.0), cancelled == "1")
 
-    def cancel(self, job_id: str) -> JobRecord:
-        """Mark the job cancelled (idempotent) and tell its workers to call no model."""
-        record, _ = self.update(job_id, lambda r: records.with_cancellation(r, records.utc_now()))
+    def cancel(self, job_id: str) -> tuple[JobRecord, bool]:
+        """Mark the job cancelled (idempotent) and tell its workers to call no model.
+        Returns (record, whether this call cancelled it)."""
+        record, changed = self.update(
+            job_id, lambda r: records.with_cancellation(r, records.utc_now())
+        )
         if record.status is JobStatus.CANCELLED:
             key = constants.job_control_key(job_id)
             with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hset(key, "cancelled", "1")
                 pipe.expire(key, self._ttl_s)
                 pipe.execute()
-        return record
+        return record, changed
 
     def get_result(self, job_id: str, index: int) -> SubtaskResult | None:
         raw = self._redis.hget(constants.job_results_key(job_id), str(index))

@@ -14,6 +14,7 @@ from typing import Any
 from celery import Celery
 
 from shared import constants, records
+from shared.job_events import EventKind, JobEvents
 from shared.job_store import JobStore
 from shared.models import JobRecord, JobRequest
 from shared.settings import Settings
@@ -64,6 +65,14 @@ def initial_record(request: JobRequest, settings: Settings) -> JobRecord:
         simulated=settings.uses_simulator,
         now=records.utc_now(),
     )
+
+
+def cancel_job(store: JobStore, events: JobEvents, job_id: str) -> JobRecord:
+    """Cancel a job (idempotent); the first cancel announces it on the job's events."""
+    record, changed = store.cancel(job_id)
+    if changed:
+        events.emit(job_id, EventKind.CANCELLED, status=record.status.value)
+    return record
 
 
 def wait_for_job(

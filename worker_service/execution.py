@@ -15,6 +15,7 @@ import pydantic
 from shared import records
 from shared.celery_app import ChorusCelery
 from shared.errors import ModelCallError
+from shared.job_events import EventKind
 from shared.models import (
     SubtaskAssignment,
     SubtaskResult,
@@ -50,7 +51,7 @@ def execute(task: Any, app: ChorusCelery, payload: dict[str, Any]) -> SubtaskRes
         )
         skipped = _failed(assignment, detail, attempt - 1, started_at)
         skipped = skipped.model_copy(update={"status": SubtaskStatus.SKIPPED})
-        return store.save_result(assignment.job_id, skipped)
+        return _record(app, assignment.job_id, skipped)
     cost = CallCost(
         input_tokens=estimate_input_tokens(
             assignment.task, str(assignment.context), assignment.subtask.description
@@ -65,6 +66,13 @@ def execute(task: Any, app: ChorusCelery, payload: dict[str, Any]) -> SubtaskRes
         requeued = assignment.model_copy(update={"first_started_at": started_at})
         countdown = throttled_s + random.uniform(0, 0.5)
         raise task.retry(kwargs=requeued.model_dump(mode="json"), countdown=countdown)
+    app.job_events.emit(
+        assignment.job_id,
+        EventKind.SUBTASK_STARTED,
+        index=assignment.subtask.index,
+        type=assignment.subtask.type,
+        attempt=attempt,
+    )
     try:
         reply = client.run_subtask(assignment)
     except ModelCallError as exc:
@@ -105,7 +113,20 @@ def execute(task: Any, app: ChorusCelery, payload: dict[str, Any]) -> SubtaskRes
             started_at=started_at,
             finished_at=records.utc_now(),
         )
-    return store.save_result(assignment.job_id, result)
+    return _record(app, assignment.job_id, result)
+
+
+def _record(app: ChorusCelery, job_id: str, result: SubtaskResult) -> SubtaskResult:
+    stored = app.job_store.save_result(job_id, result)
+    if stored == result:  # this delivery recorded it: announce it once
+        app.job_events.emit(
+            job_id,
+            EventKind.SUBTASK_FINISHED,
+            index=result.index,
+            type=result.type,
+            status=result.status.value,
+        )
+    return stored
 
 
 def _failed(

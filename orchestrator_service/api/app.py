@@ -1,23 +1,29 @@
 """FastAPI app, versioned under /v1. Errors are JSON with a readable message, never a trace."""
 
 import hashlib
+import json
 import logging
+import time
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator_service.api.auth import parse_tokens, tenant_for
 from shared.celery_app import create_celery_app
-from shared.job_store import JobStore
+from shared.job_events import JobEvents
+from shared.job_store import JobStore, redis_client
 from shared.models import JobRecord, JobRequest, JobStatus
 from shared.settings import Settings
-from shared.submission import build_request, submit_job
+from shared.submission import build_request, cancel_job, submit_job
 
 log = logging.getLogger(__name__)
+
+STREAM_MAX_S = 3600  # a client following longer reconnects with Last-Event-ID
 
 
 class JobAccepted(BaseModel):
@@ -45,6 +51,7 @@ def create_api(settings: Settings) -> FastAPI:
     tokens = parse_tokens(settings.api_tokens)
     store = JobStore.from_settings(settings)
     celery = create_celery_app(settings)
+    events = JobEvents(redis_client(settings), ttl_s=settings.job_ttl_s)
     api = FastAPI(title="Chorus API", version="1.0.0")
 
     @api.middleware("http")
@@ -133,10 +140,42 @@ def create_api(settings: Settings) -> FastAPI:
         return owned(job_id, who)
 
     @api.post("/v1/jobs/{job_id}/cancel", response_model=JobRecord)
-    def cancel_job(job_id: str, who: Tenant) -> JobRecord:
+    def cancel_route(job_id: str, who: Tenant) -> JobRecord:
         """Idempotent: a job already over is returned as it is."""
         owned(job_id, who)
-        return store.cancel(job_id)
+        return cancel_job(store, events, job_id)
+
+    @api.get("/v1/jobs/{job_id}/events", response_class=StreamingResponse)
+    def job_events(
+        job_id: str,
+        who: Tenant,
+        last_event_id: Annotated[str | None, Header(pattern=r"^\d+-\d+$")] = None,
+    ) -> StreamingResponse:
+        """Server-Sent Events from the job's stream; reconnect with `Last-Event-ID` to resume."""
+        owned(job_id, who)
+
+        def stream() -> Iterator[str]:
+            after = last_event_id or "0"
+            deadline = time.monotonic() + STREAM_MAX_S
+            while time.monotonic() < deadline:
+                # Read the status first: a job already final has all its events in the stream.
+                record = store.find(job_id)
+                was_final = record is None or record.status.is_final
+                batch = events.read(job_id, after, block_ms=1000)
+                if not batch:
+                    if was_final:
+                        return  # nothing more will come
+                    yield ": keep-alive\n\n"
+                    continue
+                for event in batch:
+                    after = event.id
+                    payload = json.dumps(event.data)
+                    yield f"id: {event.id}\nevent: {event.kind.value}\ndata: {payload}\n\n"
+                    if event.kind.is_last:
+                        return
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
     @api.get("/v1/jobs", response_model=JobPage)
     def list_jobs(

@@ -16,10 +16,17 @@ from rich.console import Console
 from shared import constants, local_stack
 from shared.celery_app import create_celery_app
 from shared.cli import render
-from shared.job_store import JobStore
+from shared.job_events import JobEvents
+from shared.job_store import JobStore, redis_client
 from shared.models import JobRecord, JobStatus, describe_validation_error
 from shared.settings import Settings
-from shared.submission import JobWaitTimeout, build_request, submit_job, wait_for_job
+from shared.submission import (
+    JobWaitTimeout,
+    build_request,
+    cancel_job,
+    submit_job,
+    wait_for_job,
+)
 
 app = typer.Typer(
     help="Chorus: orchestrator-workers LLM jobs on Celery and Redis.",
@@ -135,7 +142,8 @@ def result(
 def cancel(job_id: str) -> None:
     """Cancel a job: no further model calls are made for it."""
     store, _ = _load(job_id)
-    record = store.cancel(job_id)
+    events = JobEvents(redis_client(Settings()), ttl_s=Settings().job_ttl_s)
+    record = cancel_job(store, events, job_id)
     out.print(f"{record.job_id} {record.status.value}", highlight=False)
 
 

@@ -6,11 +6,12 @@ from typing import Any
 import pytest
 
 from shared.celery_app import ChorusCelery, create_celery_app
-from shared.job_store import JobStore
+from shared.job_events import JobEvents
+from shared.job_store import JobStore, redis_client
 from shared.local_stack import LocalStack
 from shared.models import JobRecord
 from shared.settings import Settings
-from shared.submission import build_request, submit_job, wait_for_job
+from shared.submission import build_request, cancel_job, submit_job, wait_for_job
 from tests.support.simulator_control import SimulatorControl
 
 
@@ -25,6 +26,10 @@ class JobRunner:
     def submit(self, task: str, **fields: Any) -> str:
         request = build_request({"task": task, **fields})
         return submit_job(self.app, self.store, self.settings, request).job_id
+
+    def cancel(self, job_id: str) -> JobRecord:
+        events = JobEvents(redis_client(self.settings), ttl_s=self.settings.job_ttl_s)
+        return cancel_job(self.store, events, job_id)
 
     def run(self, task: str, *, timeout_s: float = 60, **fields: Any) -> JobRecord:
         return wait_for_job(self.store, self.submit(task, **fields), timeout_s=timeout_s)

@@ -161,3 +161,49 @@ def test_cancel_is_idempotent_and_tenant_scoped(api: Api) -> None:
     assert first[0] == again[0] == 200
     assert first[2]["status"] == again[2]["status"] == "cancelled"
     assert api.wait(body["job_id"]).status is JobStatus.CANCELLED
+
+
+def read_events(
+    api: Api, job_id: str, last_id: str | None = None
+) -> list[tuple[str, str, dict[str, Any]]]:
+    request = urllib.request.Request(f"{api.url}/v1/jobs/{job_id}/events")  # noqa: S310
+    request.add_header("authorization", f"Bearer {ALICE}")
+    if last_id:
+        request.add_header("last-event-id", last_id)
+    events, current = [], {}
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for raw in response:
+            line = raw.decode().rstrip("\n")
+            if not line:
+                if "event" in current:
+                    events.append((current["id"], current["event"], json.loads(current["data"])))
+                current = {}
+            elif not line.startswith(":"):
+                name, _, value = line.partition(": ")
+                current[name] = value
+    return events
+
+
+def test_events_arrive_in_order_and_resume_after_reconnect(api: Api) -> None:
+    _, _, body = api.call(
+        "POST", "/v1/jobs", {"task": "Events job", "options": {"max_subtasks": 3}}
+    )
+    events = read_events(api, body["job_id"])
+    kinds = [kind for _, kind, _ in events]
+
+    assert kinds[0] == "planned" and kinds[-1] == "job_finished"
+    n = events[0][2]["subtasks"]
+    assert kinds.count("subtask_started") == kinds.count("subtask_finished") == n
+    for index in range(n):
+        started = next(
+            i for i, e in enumerate(events) if e[1] == "subtask_started" and e[2]["index"] == index
+        )
+        finished = next(
+            i for i, e in enumerate(events) if e[1] == "subtask_finished" and e[2]["index"] == index
+        )
+        assert started < finished
+    assert events[-1][2]["status"] == "succeeded"
+
+    resumed = read_events(api, body["job_id"], last_id=events[1][0])
+    assert resumed == events[2:]

@@ -150,9 +150,9 @@ def test_cancel_while_planning_makes_no_worker_calls(
     jobs: JobRunner, sim: SimulatorControl
 ) -> None:
     job_id = jobs.submit("Write five poems.", options={"max_subtasks": 5})
-    cancelled = jobs.store.cancel(job_id)
+    cancelled = jobs.cancel(job_id)
     assert cancelled.status is JobStatus.CANCELLED
-    assert jobs.store.cancel(job_id) == cancelled  # idempotent
+    assert jobs.cancel(job_id) == cancelled  # idempotent
 
     time.sleep(1.5)  # long enough for a plan and a round of worker calls
     record = jobs.store.get(job_id)
@@ -170,7 +170,7 @@ def test_cancel_while_running_skips_calls_not_yet_made(
     while jobs.store.get(job_id).status is JobStatus.PLANNING and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)  # the first attempts are in flight
-    jobs.store.cancel(job_id)
+    jobs.cancel(job_id)
     calls_at_cancel = sim.stats()["requests_total"]
 
     record = wait_for_job(jobs.store, job_id, timeout_s=30)

@@ -1,0 +1,62 @@
+"""Progress events of a job in a Redis Stream, so a client that connects late or reconnects
+(`Last-Event-ID`) misses nothing: planned, subtask_started, subtask_finished, job_finished,
+cancelled."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, cast
+
+import redis
+
+from shared import constants
+
+MAX_EVENTS_PER_JOB = 2_000
+
+
+class EventKind(StrEnum):
+    PLANNED = "planned"
+    SUBTASK_STARTED = "subtask_started"
+    SUBTASK_FINISHED = "subtask_finished"
+    JOB_FINISHED = "job_finished"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_last(self) -> bool:
+        return self in (EventKind.JOB_FINISHED, EventKind.CANCELLED)
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    id: str
+    kind: EventKind
+    data: dict[str, Any]
+
+
+class JobEvents:
+    def __init__(self, client: redis.Redis, *, ttl_s: int) -> None:
+        self._redis = client
+        self._ttl_s = ttl_s
+
+    def emit(self, job_id: str, kind: EventKind, **data: Any) -> None:
+        key = constants.job_events_key(job_id)
+        fields = {"kind": kind.value, "data": json.dumps({"job_id": job_id, **data})}
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(key, fields, maxlen=MAX_EVENTS_PER_JOB, approximate=True)  # type: ignore[arg-type]
+            pipe.expire(key, self._ttl_s)
+            pipe.execute()
+
+    def read(self, job_id: str, after: str = "0", *, block_ms: int = 1000) -> list[JobEvent]:
+        """Events after `after` (a stream id), waiting up to block_ms for the first one."""
+        key = constants.job_events_key(job_id)
+        reply = cast(
+            list[tuple[str, list[tuple[str, dict[str, str]]]]],
+            self._redis.xread({key: after}, count=100, block=block_ms),
+        )
+        return [
+            JobEvent(id=event_id, kind=EventKind(fields["kind"]), data=json.loads(fields["data"]))
+            for _, entries in reply or []
+            for event_id, fields in entries
+        ]
