@@ -207,3 +207,29 @@ def test_events_arrive_in_order_and_resume_after_reconnect(api: Api) -> None:
 
     resumed = read_events(api, body["job_id"], last_id=events[1][0])
     assert resumed == events[2:]
+
+
+def test_python_client_submit_follow_wait_cancel_and_list(api: Api) -> None:
+    from shared.http_client import ChorusApiError, ChorusClient
+
+    with ChorusClient(api.url, ALICE) as client:
+        job_id = client.submit("Client job", options={"max_subtasks": 2}, idempotency_key="ck-1")
+        assert client.submit("Client job", options={"max_subtasks": 2}, idempotency_key="ck-1") == (
+            job_id
+        )
+        kinds = [e.kind.value for e in client.events(job_id)]
+        assert kinds[0] == "planned" and kinds[-1] == "job_finished"
+        record = client.wait(job_id, timeout_s=30)
+        assert record.status is JobStatus.SUCCEEDED
+        assert client.cancel(job_id).status is JobStatus.SUCCEEDED  # over already: unchanged
+        listed, _ = client.jobs(status=JobStatus.SUCCEEDED, limit=50)
+        assert job_id in {r.job_id for r in listed}
+    with ChorusClient(api.url, BOB) as other, pytest.raises(ChorusApiError) as caught:
+        other.get(job_id)
+    assert caught.value.status == 404
+
+
+def test_openapi_spec_validates(api: Api) -> None:
+    from openapi_spec_validator import validate
+
+    validate(api.call("GET", "/openapi.json", token=None)[2])
