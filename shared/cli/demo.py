@@ -9,7 +9,8 @@ from rich.console import Console
 
 from shared.celery_app import create_celery_app
 from shared.cli import render
-from shared.job_store import JobStore
+from shared.job_events import JobEvents
+from shared.job_store import JobStore, redis_client
 from shared.local_stack import LocalStack, StackError
 from shared.models import JobStatus
 from shared.settings import Settings
@@ -50,7 +51,8 @@ def run_demo(console: Console, *, latency_ms: float, output: str) -> int:
         store = JobStore.from_settings(settings)
         job_id = enqueue_job(create_celery_app(settings), request)
         console.print(f"Submitted job {job_id}; {settings.describe_model_endpoint()}")
-        record = render.follow(store, job_id, timeout_s=300, console=console)
+        events = JobEvents(redis_client(settings), ttl_s=settings.job_ttl_s)
+        record = render.follow(store, events, job_id, timeout_s=300, console=console)
         console.print()
         render.show_record(console, record)
         path = Path(output)

@@ -12,6 +12,7 @@ import pydantic
 import redis
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from shared import constants, local_stack
 from shared.celery_app import create_celery_app
@@ -72,7 +73,9 @@ def submit(
     synthesize: Annotated[
         bool, typer.Option("--synthesize", help="Combine the outputs into one answer.")
     ] = False,
-    wait: Annotated[bool, typer.Option("--wait", help="Wait for the result.")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", "--follow", help="Follow progress until the job ends.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 600.0,
 ) -> None:
@@ -94,7 +97,8 @@ def submit(
             record = wait_for_job(store, job_id, timeout_s=timeout)
         else:
             err.print(f"job {job_id} enqueued; {settings.describe_model_endpoint()}")
-            record = render.follow(store, job_id, timeout_s=timeout, console=err)
+            events = JobEvents(redis_client(settings), ttl_s=settings.job_ttl_s)
+            record = render.follow(store, events, job_id, timeout_s=timeout, console=err)
     except JobWaitTimeout as exc:
         err.print(f"[yellow]{exc}[/yellow]")
         raise typer.Exit(EXIT_JOB_NOT_SUCCEEDED) from exc
@@ -112,6 +116,27 @@ def _load(job_id: str) -> tuple[JobStore, JobRecord]:
         err.print(f"[red]error:[/red] no job {job_id!r} (unknown, or expired after its TTL)")
         raise typer.Exit(EXIT_JOB_NOT_SUCCEEDED)
     return store, record
+
+
+@app.command()
+def jobs(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+) -> None:
+    """List recent jobs."""
+    store = _store(Settings())
+    table = Table("job", "status", "created", "subtasks", "task")
+    for job_id, _ in store.recent_jobs(limit):
+        record = store.find(job_id)
+        if record is not None:
+            task = record.request.task.replace("\n", " ")
+            table.add_row(
+                record.job_id,
+                render.status_text(record.status),
+                record.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                str(record.subtasks_total),
+                task[:50] + ("…" if len(task) > 50 else ""),
+            )
+    out.print(table)
 
 
 @app.command()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from shared.job_events import EventKind, JobEvents
 from shared.job_store import JobStore
 from shared.models import JobRecord, JobStatus, SubtaskStatus
-from shared.submission import wait_for_job
+from shared.submission import JobWaitTimeout
 
 STATUS_STYLE = {
     JobStatus.PLANNING: "cyan",
@@ -80,15 +83,26 @@ def show_record(console: Console, record: JobRecord) -> None:
         console.print(Panel(record.synthesis_error, title="No synthesis", border_style="red"))
 
 
-def follow(store: JobStore, job_id: str, *, timeout_s: float, console: Console) -> JobRecord:
-    """Wait for a job while showing a progress bar of finished subtasks."""
+def follow(
+    store: JobStore, events: JobEvents, job_id: str, *, timeout_s: float, console: Console
+) -> JobRecord:
+    """Wait for a job, driving a progress bar (n of N subtasks) from its event stream."""
+    deadline = time.monotonic() + timeout_s
     with progress_bar(console) as progress:
         bar = progress.add_task("planning", total=None)
-
-        def on_update(record: JobRecord | None, done: int) -> None:
-            if record is None or record.status is JobStatus.PLANNING:
-                return
-            total = record.subtasks_total or None
-            progress.update(bar, description="subtasks", total=total, completed=done)
-
-        return wait_for_job(store, job_id, timeout_s=timeout_s, on_update=on_update)
+        after, done = "0", 0
+        while True:
+            record = store.find(job_id)
+            if record is not None and record.status.is_final:
+                return record
+            for event in events.read(job_id, after, block_ms=500):
+                after = event.id
+                if event.kind is EventKind.PLANNED:
+                    total = int(event.data["subtasks"])
+                    progress.update(bar, description="subtasks", total=total)
+                elif event.kind is EventKind.SUBTASK_FINISHED:
+                    done += 1
+                    progress.update(bar, completed=done)
+            if time.monotonic() >= deadline:
+                status = record.status.value if record else "not yet recorded"
+                raise JobWaitTimeout(f"job {job_id} still {status} after {timeout_s:.0f}s")

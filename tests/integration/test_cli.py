@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -58,3 +59,18 @@ def test_unknown_job_is_a_clear_error(chorus_stack: LocalStack) -> None:
     assert done.returncode == 1
     assert "no job 'no-such-job'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_follow_shows_progress_then_jobs_lists_it_and_cancel_is_clear(
+    chorus_stack: LocalStack, sim: SimulatorControl
+) -> None:
+    done = run_cli(chorus_stack, "submit", "Plan a picnic.", "--max-subtasks", "2", "--follow")
+    assert done.returncode == 0, done.stderr
+    assert "subtasks" in done.stderr and "succeeded" in done.stdout
+    job_id = re.search(r"job ([0-9a-f-]{36}) enqueued", done.stderr).group(1)  # type: ignore[union-attr]
+
+    listed = run_cli(chorus_stack, "jobs", "--limit", "50")
+    assert listed.returncode == 0 and job_id[:8] in listed.stdout
+
+    cancelled = run_cli(chorus_stack, "cancel", job_id)
+    assert cancelled.returncode == 0 and f"{job_id} succeeded" in cancelled.stdout
