@@ -66,3 +66,17 @@ def test_bad_message_sent_straight_to_celery_is_rejected_with_a_reason(
 
     assert reply["status"] == "rejected"
     assert "task must not be empty" in reply["error"]
+
+
+def test_api_refuses_to_listen_beyond_loopback_without_tokens(redis_url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CHORUS_API_TOKENS"}
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "api", "--host", "0.0.0.0", "--port", "1"],  # noqa: S104
+        env={**env, "REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "without CHORUS_API_TOKENS" in done.stderr and "Traceback" not in done.stderr
