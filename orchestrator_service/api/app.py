@@ -57,6 +57,9 @@ def create_api(settings: Settings) -> FastAPI:
     @api.middleware("http")
     async def cap_body_size(request: Request, call_next: Any) -> Response:
         length = request.headers.get("content-length")
+        if length is None and request.method in ("POST", "PUT", "PATCH"):
+            # A chunked body would slip past the size check: ask for a length instead.
+            return JSONResponse({"error": "Content-Length required"}, status_code=411)
         if length and (not length.isdigit() or int(length) > settings.api_max_body_bytes):
             limit = settings.api_max_body_bytes
             return JSONResponse({"error": f"body over {limit} bytes"}, status_code=413)
