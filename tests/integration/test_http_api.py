@@ -245,3 +245,14 @@ def test_openapi_spec_validates(api: Api) -> None:
     from openapi_spec_validator import validate
 
     validate(api.call("GET", "/openapi.json", token=None)[2])
+
+
+def test_listing_pages_newest_first_with_a_cursor(api: Api) -> None:
+    ids = [
+        api.call("POST", "/v1/jobs", {"task": f"Page job {n}"}, token=BOB)[2]["job_id"]
+        for n in range(3)
+    ]
+    _, _, first = api.call("GET", "/v1/jobs?limit=2", token=BOB)
+    _, _, second = api.call("GET", f"/v1/jobs?limit=2&cursor={first['next_cursor']}", token=BOB)
+    seen = [j["job_id"] for j in first["jobs"] + second["jobs"]]
+    assert seen[:3] == ids[::-1] and len(seen) == len(set(seen))
