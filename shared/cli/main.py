@@ -252,6 +252,20 @@ def api(
 
 
 @app.command()
+def flower(address: str = "127.0.0.1", port: int = 5555) -> None:
+    """Run Flower on the Chorus app (FLOWER_BASIC_AUTH=user:password to protect it)."""
+    from shared.simulator.server import is_loopback
+
+    if not os.environ.get("FLOWER_BASIC_AUTH") and not is_loopback(address):
+        raise _bad_input(f"refusing to serve Flower on {address} without FLOWER_BASIC_AUTH")
+    argv = [
+        sys.executable, "-m", "celery", "-A", "shared.celery_app", "flower",
+        f"--address={address}", f"--port={port}",
+    ]  # fmt: skip
+    os.execv(argv[0], argv)  # noqa: S606 - replaces this process with Flower
+
+
+@app.command()
 def demo(
     latency_ms: Annotated[float, typer.Option(help="Simulator delay per call.")] = 300.0,
     output: Annotated[str, typer.Option(help="Where to save the JobRecord JSON.")] = (
