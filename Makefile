@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 NEED_EMBEDDED_REDIS := $(shell command -v redis-server >/dev/null 2>&1 || [ -n "$$REDIS_URL" ] || echo yes)
 EXTRAS := $(if $(NEED_EMBEDDED_REDIS),embedded-redis,)
 
-.PHONY: demo test lint format bench install install-dev clean
+.PHONY: demo test lint format bench install install-dev install-bench clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit("Chorus needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -23,10 +23,15 @@ $(VENV)/.installed-dev: $(VENV)/.installed-runtime
 	$(PIP) install -c constraints.txt -e ".[dev$(if $(EXTRAS),$(comma)$(EXTRAS),)]"
 	@touch $@
 
+$(VENV)/.installed-bench: $(VENV)/.installed-dev
+	$(PIP) install -c constraints.txt -e ".[dev,bench$(if $(EXTRAS),$(comma)$(EXTRAS),)]"
+	@touch $@
+
 comma := ,
 
 install: $(VENV)/.installed-runtime
 install-dev: $(VENV)/.installed-dev
+install-bench: $(VENV)/.installed-bench
 
 demo: install
 	$(VENV)/bin/chorus demo
@@ -43,7 +48,7 @@ format: install-dev
 test: lint
 	$(VENV)/bin/pytest -p no:cacheprovider
 
-bench: install-dev
+bench: install-bench
 	$(PY) bench/job_latency.py
 
 clean:
