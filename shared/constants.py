@@ -66,6 +66,12 @@ DEFAULT_RETRY_BASE_S: Final = 1.0
 DEFAULT_RETRY_MAX_S: Final = 60.0
 DEFAULT_MAX_ATTEMPTS: Final = 4
 
+# Threads per process. Model calls are I/O bound: one worker process holds this many in flight
+# (see README "Sizing workers" for the pool comparison behind the figure).
+DEFAULT_WORKER_CONCURRENCY: Final = 200
+DEFAULT_ORCHESTRATOR_CONCURRENCY: Final = 64
+DEFAULT_WORKER_POOL: Final = "threads"
+
 DEFAULT_ORCHESTRATOR_MODEL: Final = "claude-sonnet-5-5"
 DEFAULT_WORKER_MODEL: Final = "claude-haiku-5-5"
 DEFAULT_PLAN_MAX_TOKENS: Final = 2_048

@@ -205,7 +205,9 @@ class LocalStack:
         simulator_latency_ms: float = 0,
         simulator_plan_size: int | None = None,
         workers: int = 1,
-        worker_concurrency: int = 64,
+        worker_concurrency: int = constants.DEFAULT_WORKER_CONCURRENCY,
+        worker_pool: str = constants.DEFAULT_WORKER_POOL,
+        orchestrator_concurrency: int = constants.DEFAULT_ORCHESTRATOR_CONCURRENCY,
         extra_env: dict[str, str] | None = None,
         workdir: Path | None = None,
     ) -> None:
@@ -216,6 +218,8 @@ class LocalStack:
         self._plan_size = simulator_plan_size
         self._workers = workers
         self._worker_concurrency = worker_concurrency
+        self._worker_pool = worker_pool
+        self._orchestrator_concurrency = orchestrator_concurrency
         self._extra_env = extra_env or {}
         self.processes: list[ManagedProcess] = []
         self.env: dict[str, str] = {}
@@ -266,7 +270,7 @@ class LocalStack:
             self.env,
             queue=constants.ORCHESTRATOR_QUEUE,
             node_name=f"{name}@%h",
-            concurrency=8,
+            concurrency=self._orchestrator_concurrency,
             wait=wait,
         )
         self.processes.append(proc)
@@ -279,6 +283,7 @@ class LocalStack:
             queue=constants.SUBTASKS_QUEUE,
             node_name=f"{name}@%h",
             concurrency=self._worker_concurrency,
+            pool=self._worker_pool,
             wait=wait,
         )
         self.processes.append(proc)

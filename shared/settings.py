@@ -63,8 +63,8 @@ class Settings(BaseSettings):
     api_tokens: SecretStr | None = None
     api_max_body_bytes: int = Field(default=512_000, ge=1_000)
 
-    orchestrator_concurrency: int = Field(default=16, ge=1)
-    worker_concurrency: int = Field(default=64, ge=1)
+    orchestrator_concurrency: int = Field(default=constants.DEFAULT_ORCHESTRATOR_CONCURRENCY, ge=1)
+    worker_concurrency: int = Field(default=constants.DEFAULT_WORKER_CONCURRENCY, ge=1)
 
     @property
     def uses_simulator(self) -> bool:

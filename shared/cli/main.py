@@ -195,7 +195,9 @@ def orchestrator(
 @app.command()
 def worker(
     concurrency: Annotated[int | None, typer.Option(help="Model calls in flight.")] = None,
-    pool: Annotated[str, typer.Option(help="threads, gevent or prefork.")] = "threads",
+    pool: Annotated[
+        str, typer.Option(help="threads, gevent (needs chorus[gevent]) or prefork.")
+    ] = constants.DEFAULT_WORKER_POOL,
     name: str = "worker",
     loglevel: str = "INFO",
 ) -> None:
