@@ -53,12 +53,13 @@ def plan_job(task: Any, app: ChorusCelery, request: JobRequest) -> JobRecord:
         delay = next_retry_delay_s(exc.retryable, exc.retry_after_s, attempt, settings)
         if delay is not None:
             log.info("planning %s: retry %d in %.1fs: %s", record.job_id, attempt, delay, exc)
+            store.count_retry("plan")
             raise task.retry(countdown=delay, exc=exc) from exc
         reason = f"planning failed after {attempt} attempt(s): {exc.message}"
         return fail_job(app, record.job_id, reason, Usage())
     except PlanError as exc:
         return fail_job(app, record.job_id, f"planning failed: {exc}", exc.usage or Usage())
-    store.add_spend(record.job_id, usage)
+    store.add_spend(record.job_id, usage, model=record.orchestrator_model)
     updated, changed = store.update(
         record.job_id, lambda r: records.with_plan(r, plan, usage, records.utc_now())
     )
@@ -100,6 +101,8 @@ def _throttle(app: ChorusCelery, model: str, request: JobRequest, max_tokens: in
 
 
 def fail_job(app: ChorusCelery, job_id: str, reason: str, usage: Usage | None = None) -> JobRecord:
+    if usage is not None and usage.total_tokens:
+        app.job_store.add_spend(job_id, usage, model=app.settings.orchestrator_model)
     record, changed = app.job_store.update(
         job_id, lambda r: records.with_failure(r, reason, records.utc_now(), usage)
     )

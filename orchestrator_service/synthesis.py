@@ -45,6 +45,7 @@ def synthesize(
         attempt = task.request.retries + 1
         delay = next_retry_delay_s(exc.retryable, exc.retry_after_s, attempt, app.settings)
         if delay is not None:
+            app.job_store.count_retry("synthesis")
             raise task.retry(countdown=delay, exc=exc) from exc
         log.warning("synthesis for %s failed: %s", record.job_id, exc.message)
         return Synthesis(text=None, usage=Usage(), error=exc.message)

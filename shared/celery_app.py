@@ -11,7 +11,6 @@ from functools import cached_property
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready
 
 from shared import constants
 from shared.job_events import JobEvents
@@ -97,12 +96,7 @@ def create_worker_app() -> ChorusCelery:
     return celery_app
 
 
-@worker_ready.connect  # type: ignore[untyped-decorator]
-def _announce_model_endpoint(sender: Any = None, **_: Any) -> None:
-    # Say plainly, once per process, whether outputs come from a real model or the simulator.
-    settings = getattr(getattr(sender, "app", None), "settings", None)
-    if isinstance(settings, Settings):
-        log.info("model endpoint: %s", settings.describe_model_endpoint())
-
-
 app = create_worker_app()
+
+# Start-up, per-task and shutdown hooks of every Chorus Celery process (connects signals).
+from shared import worker_lifecycle  # noqa: E402, F401

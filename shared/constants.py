@@ -42,11 +42,24 @@ def tenant_index_key(tenant: str) -> str:
     return f"{KEY_PREFIX}:tenant:{tenant}:jobs"
 
 
+LEDGERS_KEY: Final = f"{KEY_PREFIX}:ledgers"  # set of live process ledgers (shared.redelivery)
+
+
+def ledger_key(instance: str) -> str:
+    """Hash of the broker deliveries one Celery process holds: delivery tag → task id."""
+    return f"{KEY_PREFIX}:ledger:{instance}"
+
+
+def heartbeat_key(instance: str) -> str:
+    return f"{KEY_PREFIX}:heartbeat:{instance}"
+
+
 def idempotency_key(tenant: str, key: str) -> str:
     return f"{KEY_PREFIX}:idempotency:{tenant}:{key}"
 
 
 JOB_INDEX_KEY: Final = f"{KEY_PREFIX}:jobs"  # sorted set of job ids by creation time
+METRICS_KEY: Final = f"{KEY_PREFIX}:metrics"  # hash of fleet-wide counters (see shared.metrics)
 
 # Input limits: checked at every boundary (CLI, Celery task, later the HTTP API).
 MAX_TASK_CHARS: Final = 100_000
@@ -57,6 +70,9 @@ MAX_SUBTASK_TYPE_CHARS: Final = 80
 MAX_SUBTASK_DESCRIPTION_CHARS: Final = 2_000
 MAX_OUTPUT_TOKENS_CAP: Final = 32_000
 
+# Celery logs each task's return value; model outputs make that a page per line, so cut it.
+RESULT_LOG_CHARS: Final = 160
+
 # Timeouts and retention (seconds).
 DEFAULT_JOB_TTL_S: Final = 7 * 24 * 3600
 DEFAULT_MODEL_TIMEOUT_S: Final = 120.0
@@ -65,6 +81,12 @@ DEFAULT_VISIBILITY_TIMEOUT_S: Final = 3600
 DEFAULT_RETRY_BASE_S: Final = 1.0
 DEFAULT_RETRY_MAX_S: Final = 60.0
 DEFAULT_MAX_ATTEMPTS: Final = 4
+# On SIGTERM a worker finishes its in-flight calls for this long, then hands the rest back.
+# Below Docker's and Kubernetes' usual 30 s before SIGKILL.
+DEFAULT_SHUTDOWN_GRACE_S: Final = 25.0
+# A process that misses heartbeats for this long is dead: its messages go back to the queues.
+DEFAULT_HEARTBEAT_INTERVAL_S: Final = 3.0
+DEFAULT_HEARTBEAT_TTL_S: Final = 15.0
 
 # Threads per process. Model calls are I/O bound: one worker process holds this many in flight
 # (see README "Sizing workers" for the pool comparison behind the figure).

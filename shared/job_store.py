@@ -14,18 +14,22 @@ from typing import cast
 
 import redis
 
-from shared import constants, records
+from shared import constants, metrics, records
 from shared.models import JobRecord, JobStatus, SubtaskResult, Usage
 from shared.records import InvalidTransition
 from shared.settings import Settings
 
-# HSETNX the result; only the write that wins adds its spend, so a redelivery counts nothing.
+# HSETNX the result; only the write that wins adds its spend and its metrics, so a
+# redelivery counts nothing. ARGV[6..] are (metric field, increment) pairs.
 _SAVE_RESULT_LUA = """
 local created = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
 if created == 1 then
   redis.call('HINCRBY', KEYS[2], 'tokens', ARGV[3])
   redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd', ARGV[4])
   redis.call('EXPIRE', KEYS[2], ARGV[5])
+  for i = 6, #ARGV, 2 do
+    redis.call('HINCRBYFLOAT', KEYS[3], ARGV[i], ARGV[i + 1])
+  end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return redis.call('HGET', KEYS[1], ARGV[1])
@@ -78,6 +82,7 @@ class JobStore:
                     pipe.zadd(index, {record.job_id: score})
                     # An index outlives no record: entries older than the TTL point at nothing.
                     pipe.zremrangebyscore(index, "-inf", score - self._ttl_s)
+                pipe.hincrby(constants.METRICS_KEY, metrics.JOBS_SUBMITTED, 1)
                 pipe.execute()
             return record
         return self.get(record.job_id)
@@ -115,6 +120,8 @@ class JobStore:
                         return current, False
                     pipe.multi()
                     pipe.set(key, updated.model_dump_json(), ex=self._ttl_s)
+                    for field, amount in metrics.finalised_increments(current, updated).items():
+                        pipe.hincrbyfloat(constants.METRICS_KEY, field, amount)
                     pipe.execute()
                     return updated, True
                 except redis.WatchError:
@@ -123,8 +130,13 @@ class JobStore:
     def save_result(self, job_id: str, result: SubtaskResult) -> SubtaskResult:
         """Record a final subtask result once, counting its spend once; return whichever
         result was recorded first."""
-        keys = [constants.job_results_key(job_id), constants.job_control_key(job_id)]
+        keys = [
+            constants.job_results_key(job_id),
+            constants.job_control_key(job_id),
+            constants.METRICS_KEY,
+        ]
         usage = result.usage
+        counters = [x for pair in metrics.result_increments(result).items() for x in pair]
         stored = self._save_result(
             keys=keys,
             args=[
@@ -133,17 +145,24 @@ class JobStore:
                 usage.total_tokens,
                 usage.cost_usd,
                 self._ttl_s,
+                *counters,
             ],
         )
         return SubtaskResult.model_validate_json(stored)
 
-    def add_spend(self, job_id: str, usage: Usage) -> None:
+    def add_spend(self, job_id: str, usage: Usage, *, model: str) -> None:
         key = constants.job_control_key(job_id)
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.hincrby(key, "tokens", usage.total_tokens)
             pipe.hincrbyfloat(key, "cost_usd", usage.cost_usd)
             pipe.expire(key, self._ttl_s)
+            for field, amount in metrics.token_increments(model, usage).items():
+                pipe.hincrbyfloat(constants.METRICS_KEY, field, amount)
             pipe.execute()
+
+    def count_retry(self, stage: str) -> None:
+        """One more retry (or re-queue) of a model call at `stage`, for the metrics."""
+        self._redis.hincrby(constants.METRICS_KEY, metrics.retries_field(stage), 1)
 
     def control(self, job_id: str) -> JobControl:
         fields = ["tokens", "cost_usd", "cancelled"]

@@ -92,7 +92,7 @@ class Usage(WireModel):
 
 
 def _check_model_name(value: str | None) -> str | None:
-    if value is not None and not _MODEL_NAME_RE.match(value):
+    if value is not None and not _MODEL_NAME_RE.fullmatch(value):
         raise ValueError("model name must be 1-128 letters, digits or ._:@/- characters")
     return value
 
@@ -112,6 +112,24 @@ class JobOptions(WireModel):
     deadline_s: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
 
     _models = field_validator("orchestrator_model", "worker_model")(_check_model_name)
+
+
+# Deeper context cannot be serialised (pydantic stops at ~250 levels, json at ~1000).
+_MAX_CONTEXT_DEPTH = 64
+
+
+def _nesting_depth(value: Any) -> int:
+    """Levels of nested objects and lists, counted without recursion; stops past the limit."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            deepest = max(deepest, depth)
+            if deepest > _MAX_CONTEXT_DEPTH:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 class JobRequest(WireModel):
@@ -141,7 +159,13 @@ class JobRequest(WireModel):
             raise ValueError(
                 f'context must be a JSON object such as {{"key": "value"}}, not {kind}'
             )
-        size = len(json.dumps(value, ensure_ascii=False).encode())
+        if _nesting_depth(value) > _MAX_CONTEXT_DEPTH:
+            raise ValueError(f"context is nested more than {_MAX_CONTEXT_DEPTH} levels deep")
+        try:
+            text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as exc:  # NaN, Infinity or a value JSON cannot hold
+            raise ValueError(f"context must be plain JSON ({exc})") from exc
+        size = len(text.encode())
         if size > constants.MAX_CONTEXT_BYTES:
             raise ValueError(
                 f"context is {size} bytes; the limit is {constants.MAX_CONTEXT_BYTES} bytes"
@@ -151,7 +175,7 @@ class JobRequest(WireModel):
     @field_validator("job_id")
     @classmethod
     def _job_id_shape(cls, value: str | None) -> str | None:
-        if value is not None and not _JOB_ID_RE.match(value):
+        if value is not None and not _JOB_ID_RE.fullmatch(value):
             raise ValueError("job_id must be 1-128 letters, digits or _.:- characters")
         return value
 
@@ -209,6 +233,8 @@ class SubtaskResult(WireModel):
     usage: Usage = Field(default_factory=Usage)
     started_at: datetime | None = None
     finished_at: datetime
+    # The Celery node that recorded the result (e.g. worker2@host), for tracing a fleet.
+    worker: str | None = None
 
 
 class JobRecord(WireModel):

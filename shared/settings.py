@@ -8,6 +8,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import constants
+from shared.log_format import LogFormat
 from shared.pricing import DEFAULT_PRICES, ModelPrice
 from shared.rate_limiter import RateLimit
 
@@ -58,9 +59,16 @@ class Settings(BaseSettings):
     retry_max_s: float = Field(default=constants.DEFAULT_RETRY_MAX_S, ge=0)
 
     job_ttl_s: int = Field(default=constants.DEFAULT_JOB_TTL_S, ge=60)
+    shutdown_grace_s: float = Field(default=constants.DEFAULT_SHUTDOWN_GRACE_S, ge=0)
+    heartbeat_interval_s: float = Field(default=constants.DEFAULT_HEARTBEAT_INTERVAL_S, gt=0)
+    heartbeat_ttl_s: float = Field(default=constants.DEFAULT_HEARTBEAT_TTL_S, gt=0)
     visibility_timeout_s: int = Field(default=constants.DEFAULT_VISIBILITY_TIMEOUT_S, ge=10)
     # "name:token,name:token": each token is a tenant of the HTTP API. Unset: loopback only.
     api_tokens: SecretStr | None = None
+    # Log lines as JSON (one object per line, with job_id and subtask) or plain text.
+    log_format: LogFormat = "json"
+    # Bearer token for GET /metrics when the API has tenants (metrics span every tenant).
+    metrics_token: SecretStr | None = None
     api_max_body_bytes: int = Field(default=512_000, ge=1_000)
 
     orchestrator_concurrency: int = Field(default=constants.DEFAULT_ORCHESTRATOR_CONCURRENCY, ge=1)

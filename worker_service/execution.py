@@ -51,7 +51,7 @@ def execute(task: Any, app: ChorusCelery, payload: dict[str, Any]) -> SubtaskRes
         )
         skipped = _failed(assignment, detail, attempt - 1, started_at)
         skipped = skipped.model_copy(update={"status": SubtaskStatus.SKIPPED})
-        return _record(app, assignment.job_id, skipped)
+        return _record(task, app, assignment.job_id, skipped)
     cost = CallCost(
         input_tokens=estimate_input_tokens(
             assignment.task, str(assignment.context), assignment.subtask.description
@@ -65,6 +65,7 @@ def execute(task: Any, app: ChorusCelery, payload: dict[str, Any]) -> SubtaskRes
         # Over the fleet's limit: back on the queue, holding no slot, costing no attempt.
         requeued = assignment.model_copy(update={"first_started_at": started_at})
         countdown = throttled_s + random.uniform(0, 0.5)
+        app.job_store.count_retry("subtask_throttled")
         raise task.retry(kwargs=requeued.model_dump(mode="json"), countdown=countdown)
     app.job_events.emit(
         assignment.job_id,
@@ -93,6 +94,7 @@ def execute(task: Any, app: ChorusCelery, payload: dict[str, Any]) -> SubtaskRes
                     "attempts_made": attempt,
                 }
             ).model_dump(mode="json")
+            app.job_store.count_retry("subtask")
             raise task.retry(kwargs=retry_kwargs, countdown=delay, exc=exc) from exc
         result = _failed(assignment, exc.message, attempt, started_at)
     except Exception as exc:
@@ -113,10 +115,11 @@ def execute(task: Any, app: ChorusCelery, payload: dict[str, Any]) -> SubtaskRes
             started_at=started_at,
             finished_at=records.utc_now(),
         )
-    return _record(app, assignment.job_id, result)
+    return _record(task, app, assignment.job_id, result)
 
 
-def _record(app: ChorusCelery, job_id: str, result: SubtaskResult) -> SubtaskResult:
+def _record(task: Any, app: ChorusCelery, job_id: str, result: SubtaskResult) -> SubtaskResult:
+    result = result.model_copy(update={"worker": getattr(task.request, "hostname", None)})
     stored = app.job_store.save_result(job_id, result)
     if stored == result:  # this delivery recorded it: announce it once
         app.job_events.emit(

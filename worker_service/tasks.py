@@ -8,10 +8,16 @@ from celery import shared_task
 
 from shared import constants
 from shared.celery_app import ChorusCelery
+from shared.constants import RESULT_LOG_CHARS
 from worker_service.execution import execute
 
 
-@shared_task(name=constants.RUN_SUBTASK_TASK, bind=True, max_retries=None)
+@shared_task(
+    name=constants.RUN_SUBTASK_TASK,
+    bind=True,
+    max_retries=None,
+    resultrepr_maxsize=RESULT_LOG_CHARS,
+)
 def run_subtask(self: Any, **payload: Any) -> dict[str, Any] | None:
     """Run one subtask; returns its SubtaskResult as JSON (failed subtasks included)."""
     app: ChorusCelery = self.app

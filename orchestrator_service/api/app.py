@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator_service.api.auth import parse_tokens, tenant_for
+from orchestrator_service.api.metrics_route import add_metrics_route
 from shared.celery_app import create_celery_app
 from shared.job_events import JobEvents
 from shared.job_store import JobStore, redis_client
@@ -224,4 +225,5 @@ def create_api(settings: Settings) -> FastAPI:
         ready = all(checks.values())
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
+    add_metrics_route(api, settings)
     return api

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared import constants, local_stack
+from shared import constants, local_stack, log_format
 from shared.celery_app import create_celery_app
 from shared.cli import render
 from shared.job_events import JobEvents
@@ -243,6 +243,7 @@ def api(
     from shared.simulator.server import is_loopback
 
     settings = Settings()
+    log_format.configure_logging("api", settings.log_format)
     if settings.api_tokens is None and not is_loopback(host):
         raise _bad_input(f"refusing to listen on {host} without CHORUS_API_TOKENS")
     try:
@@ -250,7 +251,8 @@ def api(
     except TokenConfigError as exc:
         raise _bad_input(str(exc)) from exc
     err.print(f"Chorus API listening on http://{host}:{port} (docs at /docs)")
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    # log_config=None: uvicorn's lines go through the handler configured above.
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
 
 
 @app.command()

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,8 +33,11 @@ class JobRunner:
         events = JobEvents(redis_client(self.settings), ttl_s=self.settings.job_ttl_s)
         return cancel_job(self.store, events, job_id)
 
+    def wait(self, job_id: str, *, timeout_s: float = 60) -> JobRecord:
+        return wait_for_job(self.store, job_id, timeout_s=timeout_s)
+
     def run(self, task: str, *, timeout_s: float = 60, **fields: Any) -> JobRecord:
-        return wait_for_job(self.store, self.submit(task, **fields), timeout_s=timeout_s)
+        return self.wait(self.submit(task, **fields), timeout_s=timeout_s)
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +67,27 @@ def jobs(
 ) -> JobRunner:
     """A runner against the session's orchestrator and worker, with a clean simulator."""
     return JobRunner(client_app, store, settings)
+
+
+@pytest.fixture
+def stack_factory(workdir: Path, stack_env: dict[str, str]) -> Iterator[Callable[..., LocalStack]]:
+    """Private stacks (own redis-server, own simulator) for tests that kill, stop or add
+    processes, so the session's shared stack never sees it. All are stopped at teardown."""
+    stacks: list[LocalStack] = []
+
+    def start(**kwargs: Any) -> LocalStack:
+        path = Path(tempfile.mkdtemp(prefix="stack-", dir=workdir))
+        env = {**stack_env, **kwargs.pop("extra_env", {})}
+        stack = LocalStack(workdir=path, extra_env=env, **kwargs)
+        stacks.append(stack)
+        return stack.start()
+
+    yield start
+    for stack in stacks:
+        stack.stop()
+
+
+def runner_for(stack: LocalStack) -> JobRunner:
+    assert stack.simulator_url is not None
+    settings = Settings(redis_url=stack.redis_url, simulator_url=stack.simulator_url)
+    return JobRunner(create_celery_app(settings), JobStore.from_settings(settings), settings)

@@ -20,6 +20,7 @@ from tests.support.simulator_control import SimulatorControl
 
 ALICE = "alice-token-0123456789"
 BOB = "bob-token-0123456789abc"
+METRICS_TOKEN = "metrics-token-0123456789"
 
 
 class Api:
@@ -58,7 +59,11 @@ class Api:
 @pytest.fixture(scope="module")
 def api(chorus_stack: LocalStack, workdir: Path) -> Iterator[Api]:
     port = free_port()
-    env = {**chorus_stack.env, "CHORUS_API_TOKENS": f"alice:{ALICE},bob:{BOB}"}
+    env = {
+        **chorus_stack.env,
+        "CHORUS_API_TOKENS": f"alice:{ALICE},bob:{BOB}",
+        "CHORUS_METRICS_TOKEN": METRICS_TOKEN,
+    }
     proc = ManagedProcess(
         "api",
         [sys.executable, "-m", "shared.cli", "api", "--port", str(port)],
@@ -256,3 +261,46 @@ def test_listing_pages_newest_first_with_a_cursor(api: Api) -> None:
     _, _, second = api.call("GET", f"/v1/jobs?limit=2&cursor={first['next_cursor']}", token=BOB)
     seen = [j["job_id"] for j in first["jobs"] + second["jobs"]]
     assert seen[:3] == ids[::-1] and len(seen) == len(set(seen))
+
+
+def _scrape(api: Api, token: str | None) -> tuple[int, str]:
+    request = urllib.request.Request(api.url + "/metrics")  # noqa: S310
+    if token:
+        request.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def _sample(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in metrics:\n{text}")
+
+
+def test_metrics_count_jobs_subtasks_tokens_and_need_their_own_token(api: Api) -> None:
+    assert _scrape(api, None)[0] == 401
+    assert _scrape(api, ALICE)[0] == 401  # a tenant's token does not open fleet-wide figures
+    status, before = _scrape(api, METRICS_TOKEN)
+    assert status == 200
+    _, _, body = api.call("POST", "/v1/jobs", {"task": "Count me", "options": {"max_subtasks": 3}})
+    record = api.wait(body["job_id"])
+    assert record.status is JobStatus.SUCCEEDED
+    _, after = _scrape(api, METRICS_TOKEN)
+
+    def grew(name: str) -> float:
+        return _sample(after, name) - _sample(before, name)
+
+    assert grew("chorus_jobs_submitted_total") >= 1
+    assert grew('chorus_jobs_finished_total{status="succeeded"}') >= 1
+    assert grew('chorus_subtasks_finished_total{status="succeeded"}') >= record.subtasks_total
+    assert grew("chorus_subtask_duration_seconds_count") >= record.subtasks_total
+    model = record.results[0].model
+    assert grew(f'chorus_model_tokens_total{{kind="output",model="{model}"}}') >= sum(
+        r.usage.output_tokens for r in record.results
+    )
+    assert 'chorus_queue_depth{queue="subtasks"}' in after
+    assert "chorus_retries_total" in after and "chorus_messages_unacked" in after
