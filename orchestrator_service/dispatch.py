@@ -3,15 +3,20 @@
 The chord header is one flat group of plain tasks (the shape the Redis backend's native chord
 handles); a plan with no subtasks never reaches here, because a chord over an empty group
 would never call back.
+
+The chord is one of two triggers of the gather step: the worker that records a job's last
+result sends it too. With the Redis backend a redelivered subtask can count twice in the chord
+(firing the callback early); the results hash, written once per index, cannot.
 """
 
 from __future__ import annotations
 
 from celery import chord, group
 
-from shared import constants, records
+from shared import records
 from shared.celery_app import ChorusCelery
 from shared.models import JobRecord, SubtaskAssignment
+from shared.signatures import gather_signature, subtask_signature
 
 
 def assignments(app: ChorusCelery, record: JobRecord) -> list[SubtaskAssignment]:
@@ -28,6 +33,7 @@ def assignments(app: ChorusCelery, record: JobRecord) -> list[SubtaskAssignment]
             model=record.worker_model,
             max_tokens=max_tokens,
             budget=budget,
+            subtasks_total=len(record.plan.subtasks),
         )
         for subtask in record.plan.subtasks
     ]
@@ -35,25 +41,8 @@ def assignments(app: ChorusCelery, record: JobRecord) -> list[SubtaskAssignment]
 
 def dispatch_subtasks(app: ChorusCelery, record: JobRecord) -> str:
     """Send the chord; returns its group id."""
-    header = group(
-        app.signature(
-            constants.RUN_SUBTASK_TASK,
-            kwargs=assignment.model_dump(mode="json"),
-            queue=constants.SUBTASKS_QUEUE,
-            # Flower shows this instead of the whole prompt.
-            argsrepr="",
-            kwargsrepr=f"job={record.job_id} subtask={assignment.subtask.index}"
-            f" type={assignment.subtask.type!r}",
-        )
-        for assignment in assignments(app, record)
-    )
+    header = group(subtask_signature(app, a) for a in assignments(app, record))
     if not header.tasks:
         raise ValueError("refusing to dispatch a chord with no subtasks")
-    callback = app.signature(
-        constants.GATHER_RESULTS_TASK,
-        kwargs={"job_id": record.job_id},
-        queue=constants.ORCHESTRATOR_QUEUE,
-        kwargsrepr=f"job={record.job_id}",
-    )
-    result = chord(header, callback).apply_async()
+    result = chord(header, gather_signature(app, record.job_id)).apply_async()
     return str(result.parent.id) if result.parent is not None else ""

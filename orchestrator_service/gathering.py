@@ -15,13 +15,26 @@ from shared import records
 from shared.celery_app import ChorusCelery
 from shared.job_events import EventKind
 from shared.models import JobRecord
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# A callback fired before every result is stored (possible only if a chord miscounts) waits
-# this long in total for the stragglers before marking them failed, so nothing hangs.
-EARLY_TRIGGER_RETRIES = 10
-EARLY_TRIGGER_DELAY_S = 3.0
+# A trigger that finds results missing (the chord counted a redelivered part twice) looks
+# again this often. Normally the worker that records the last result gathers first, and these
+# checks find the job final; they exist so that a result that never comes cannot hang the job.
+EARLY_TRIGGER_DELAY_S = 15.0
+
+
+def straggler_wait_s(settings: Settings) -> float:
+    """How long a subtask can legitimately still take: every attempt timing out, the longest
+    backoff between them, and a dead worker's messages being handed back."""
+    attempts = settings.max_attempts
+    return (
+        settings.model_timeout_s * attempts
+        + settings.retry_max_s * (attempts - 1)
+        + settings.heartbeat_ttl_s
+        + 2 * settings.heartbeat_interval_s
+    )
 
 
 def gather(task: Any, app: ChorusCelery, job_id: str) -> JobRecord:
@@ -31,14 +44,17 @@ def gather(task: Any, app: ChorusCelery, job_id: str) -> JobRecord:
         return record  # finalised already: a second trigger is a no-op
     stored = store.results(job_id)
     missing = records.missing_indices(record, stored)
-    if missing and task.request.retries < EARLY_TRIGGER_RETRIES:
-        log.warning("gather for %s fired early; waiting for subtasks %s", job_id, missing)
+    waited_s = task.request.retries * EARLY_TRIGGER_DELAY_S
+    if missing and waited_s < straggler_wait_s(app.settings):
+        log.info("gather for %s: subtasks %s not recorded yet; looking again", job_id, missing)
         raise task.retry(countdown=EARLY_TRIGGER_DELAY_S)
-    combined = (
-        synthesis.synthesize(task, app, record, stored)
-        if synthesis.wanted(record, stored)
-        else None
-    )
+    combined = None
+    if synthesis.wanted(record, stored):
+        # Both triggers may arrive together; only one may pay for the synthesis call. The
+        # claim is per task id, so a redelivery of the claimant carries on where it stopped.
+        if not store.claim_gather(job_id, task.request.id, ttl_s=straggler_wait_s(app.settings)):
+            raise task.retry(countdown=EARLY_TRIGGER_DELAY_S)
+        combined = synthesis.synthesize(task, app, record, stored)
     final, changed = store.update(
         job_id, lambda r: records.finalized(r, stored, records.utc_now(), combined)
     )

@@ -32,6 +32,11 @@ def job_control_key(job_id: str) -> str:
     return f"{KEY_PREFIX}:job:{job_id}:control"
 
 
+def job_gather_claim_key(job_id: str) -> str:
+    """Which gather task may make the job's one synthesis call."""
+    return f"{KEY_PREFIX}:job:{job_id}:gather"
+
+
 def job_events_key(job_id: str) -> str:
     """Redis Stream of the job's progress events."""
     return f"{KEY_PREFIX}:job:{job_id}:events"

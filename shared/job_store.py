@@ -32,7 +32,7 @@ if created == 1 then
   end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-return redis.call('HGET', KEYS[1], ARGV[1])
+return {redis.call('HGET', KEYS[1], ARGV[1]), redis.call('HLEN', KEYS[1]), created}
 """
 
 
@@ -41,6 +41,13 @@ class JobControl:
     spent_tokens: int
     spent_usd: float
     cancelled: bool
+
+
+@dataclass(frozen=True)
+class SavedResult:
+    result: SubtaskResult
+    results_count: int
+    recorded_now: bool
 
 
 class JobNotFound(Exception):
@@ -127,9 +134,9 @@ class JobStore:
                 except redis.WatchError:
                     continue
 
-    def save_result(self, job_id: str, result: SubtaskResult) -> SubtaskResult:
-        """Record a final subtask result once, counting its spend once; return whichever
-        result was recorded first."""
+    def save_result(self, job_id: str, result: SubtaskResult) -> SavedResult:
+        """Record a final subtask result once, counting its spend once. Returns whichever
+        result was recorded first, how many the job has now, and whether this call wrote."""
         keys = [
             constants.job_results_key(job_id),
             constants.job_control_key(job_id),
@@ -137,7 +144,7 @@ class JobStore:
         ]
         usage = result.usage
         counters = [x for pair in metrics.result_increments(result).items() for x in pair]
-        stored = self._save_result(
+        stored, count, created = self._save_result(
             keys=keys,
             args=[
                 result.index,
@@ -148,7 +155,16 @@ class JobStore:
                 *counters,
             ],
         )
-        return SubtaskResult.model_validate_json(stored)
+        return SavedResult(SubtaskResult.model_validate_json(stored), int(count), created == 1)
+
+    def claim_gather(self, job_id: str, claimant: str, *, ttl_s: float) -> bool:
+        """True for the first claimant of the job's gather step (and for it again later)."""
+        key = constants.job_gather_claim_key(job_id)
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, claimant, nx=True, px=int(ttl_s * 1000))
+            pipe.get(key)
+            _, holder = pipe.execute()
+        return bool(holder == claimant)
 
     def add_spend(self, job_id: str, usage: Usage, *, model: str) -> None:
         key = constants.job_control_key(job_id)

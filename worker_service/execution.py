@@ -24,6 +24,7 @@ from shared.models import (
 )
 from shared.rate_limiter import CallCost, estimate_input_tokens, wait_for_slot
 from shared.retry_policy import next_retry_delay_s
+from shared.signatures import gather_signature
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def execute(task: Any, app: ChorusCelery, payload: dict[str, Any]) -> SubtaskRes
         )
         skipped = _failed(assignment, detail, attempt - 1, started_at)
         skipped = skipped.model_copy(update={"status": SubtaskStatus.SKIPPED})
-        return _record(task, app, assignment.job_id, skipped)
+        return _record(task, app, assignment, skipped)
     cost = CallCost(
         input_tokens=estimate_input_tokens(
             assignment.task, str(assignment.context), assignment.subtask.description
@@ -115,13 +116,16 @@ def execute(task: Any, app: ChorusCelery, payload: dict[str, Any]) -> SubtaskRes
             started_at=started_at,
             finished_at=records.utc_now(),
         )
-    return _record(task, app, assignment.job_id, result)
+    return _record(task, app, assignment, result)
 
 
-def _record(task: Any, app: ChorusCelery, job_id: str, result: SubtaskResult) -> SubtaskResult:
+def _record(
+    task: Any, app: ChorusCelery, assignment: SubtaskAssignment, result: SubtaskResult
+) -> SubtaskResult:
+    job_id = assignment.job_id
     result = result.model_copy(update={"worker": getattr(task.request, "hostname", None)})
-    stored = app.job_store.save_result(job_id, result)
-    if stored == result:  # this delivery recorded it: announce it once
+    saved = app.job_store.save_result(job_id, result)
+    if saved.recorded_now:  # this delivery recorded it: announce it once
         app.job_events.emit(
             job_id,
             EventKind.SUBTASK_FINISHED,
@@ -129,7 +133,12 @@ def _record(task: Any, app: ChorusCelery, job_id: str, result: SubtaskResult) ->
             type=result.type,
             status=result.status.value,
         )
-    return stored
+    total = assignment.subtasks_total
+    if total is not None and saved.results_count >= total:
+        # Every result is in: gather now rather than trust the chord's counter alone. A
+        # redelivery of a last subtask sends this again; gathering twice changes nothing.
+        gather_signature(app, job_id).apply_async()
+    return saved.result
 
 
 def _failed(
@@ -165,4 +174,4 @@ def _reject(app: ChorusCelery, payload: dict[str, Any], reason: str) -> SubtaskR
         attempts=0,
         finished_at=records.utc_now(),
     )
-    return app.job_store.save_result(job_id, result)
+    return app.job_store.save_result(job_id, result).result

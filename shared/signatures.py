@@ -1,0 +1,29 @@
+"""Celery signatures of the tasks Chorus processes send each other, built one way for every
+sender: name, queue and the short argument label Flower shows instead of whole prompts."""
+
+from __future__ import annotations
+
+from celery import Celery, Signature
+
+from shared import constants
+from shared.models import SubtaskAssignment
+
+
+def gather_signature(app: Celery, job_id: str) -> Signature:
+    return app.signature(
+        constants.GATHER_RESULTS_TASK,
+        kwargs={"job_id": job_id},
+        queue=constants.ORCHESTRATOR_QUEUE,
+        kwargsrepr=f"job={job_id}",
+    )
+
+
+def subtask_signature(app: Celery, assignment: SubtaskAssignment) -> Signature:
+    return app.signature(
+        constants.RUN_SUBTASK_TASK,
+        kwargs=assignment.model_dump(mode="json"),
+        queue=constants.SUBTASKS_QUEUE,
+        argsrepr="",
+        kwargsrepr=f"job={assignment.job_id} subtask={assignment.subtask.index}"
+        f" type={assignment.subtask.type!r}",
+    )
