@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from functools import cached_property
 from typing import Any
 
@@ -54,7 +55,18 @@ class ChorusCelery(Celery):  # type: ignore[misc]
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     url = settings.redis_url.get_secret_value()
+    transport_options = {
+        # Must outlast the slowest subtask: until then a dead worker's message waits (the
+        # delivery ledger in shared.redelivery hands it back far sooner).
+        "visibility_timeout": settings.visibility_timeout_s,
+        "socket_timeout": constants.REDIS_SOCKET_TIMEOUT_S,
+        "socket_connect_timeout": constants.REDIS_CONNECT_TIMEOUT_S,
+        "health_check_interval": constants.REDIS_HEALTH_CHECK_S,
+        "retry_on_timeout": True,
+    }
+    tls = _celery_tls(settings)
     return {
+        **tls,
         "broker_url": url,
         "result_backend": url,
         # JSON only: a pickled message is refused, never executed.
@@ -75,12 +87,36 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         # One message reserved per free slot keeps work spread fairly over worker processes.
         "worker_prefetch_multiplier": 1,
-        "broker_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
-        "result_backend_transport_options": {"visibility_timeout": settings.visibility_timeout_s},
+        "broker_transport_options": transport_options,
+        "result_backend_transport_options": transport_options,
+        # Redis restarts: keep reconnecting (never give up and exit), and let in-flight model
+        # calls run on through a broker blip; their late-ack messages stay in Redis, their
+        # results are saved once Redis is back, and a redelivered duplicate finds the stored
+        # result (subtasks are idempotent). Cancelling them would only repeat paid calls.
         "broker_connection_retry_on_startup": True,
+        "broker_connection_retry": True,
+        "broker_connection_max_retries": None,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": 30,
+        "redis_socket_timeout": constants.REDIS_SOCKET_TIMEOUT_S,
+        "redis_socket_connect_timeout": constants.REDIS_CONNECT_TIMEOUT_S,
+        "redis_retry_on_timeout": True,
+        "redis_backend_health_check_interval": constants.REDIS_HEALTH_CHECK_S,
         "result_expires": settings.job_ttl_s,
         "enable_utc": True,
     }
+
+
+def _celery_tls(settings: Settings) -> dict[str, Any]:
+    # Kombu and the Redis result backend fall back to *no* certificate check for rediss://
+    # when no SSL options are given; always give them.
+    if not settings.redis_url.get_secret_value().startswith("rediss://"):
+        return {}
+    options: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    if settings.redis_tls_ca_file:
+        options["ssl_ca_certs"] = settings.redis_tls_ca_file
+    return {"broker_use_ssl": options, "redis_backend_use_ssl": options}
 
 
 def create_celery_app(settings: Settings | None = None) -> ChorusCelery:

@@ -78,6 +78,12 @@ MAX_OUTPUT_TOKENS_CAP: Final = 32_000
 # Celery logs each task's return value; model outputs make that a page per line, so cut it.
 RESULT_LOG_CHARS: Final = 160
 
+# Redis connections (seconds): a dead socket is noticed, a restart is ridden out.
+REDIS_SOCKET_TIMEOUT_S: Final = 30.0
+REDIS_CONNECT_TIMEOUT_S: Final = 5.0
+REDIS_HEALTH_CHECK_S: Final = 15
+DEFAULT_REDIS_RETRY_S: Final = 60.0
+
 # Timeouts and retention (seconds).
 DEFAULT_JOB_TTL_S: Final = 7 * 24 * 3600
 DEFAULT_MODEL_TIMEOUT_S: Final = 120.0

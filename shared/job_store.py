@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from shared import constants, metrics, records
 from shared.models import JobRecord, JobStatus, SubtaskResult, Usage
@@ -55,14 +57,31 @@ class JobNotFound(Exception):
 
 
 def redis_client(settings: Settings) -> redis.Redis:
+    """Chorus's own Redis connections. A Redis restart is ridden out in the client: commands
+    retry with capped backoff for about `redis_retry_s`, so a worker holding a finished model
+    call saves its result when Redis is back instead of failing the subtask."""
+    backoff = ExponentialBackoff(cap=2.0, base=0.1)
     return redis.Redis.from_url(
         settings.redis_url.get_secret_value(),
         decode_responses=True,
-        socket_timeout=30,
-        socket_connect_timeout=10,
-        health_check_interval=30,
-        retry_on_timeout=True,
+        socket_timeout=constants.REDIS_SOCKET_TIMEOUT_S,
+        socket_connect_timeout=constants.REDIS_CONNECT_TIMEOUT_S,
+        health_check_interval=constants.REDIS_HEALTH_CHECK_S,
+        retry=Retry(backoff, retries=max(1, int(settings.redis_retry_s / 2))),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        **tls_options(settings),
     )
+
+
+def tls_options(settings: Settings) -> dict[str, Any]:
+    """For rediss:// URLs: verify the server certificate (against `redis_tls_ca_file` when
+    set, else the system store). Never off by default."""
+    if not settings.redis_url.get_secret_value().startswith("rediss://"):
+        return {}
+    options: dict[str, Any] = {"ssl_cert_reqs": "required"}
+    if settings.redis_tls_ca_file:
+        options["ssl_ca_certs"] = settings.redis_tls_ca_file
+    return options
 
 
 class JobStore:

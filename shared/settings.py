@@ -31,6 +31,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "CHORUS_ANTHROPIC_BASE_URL"),
     )
 
+    redis_tls_ca_file: str | None = Field(
+        default=None, description="CA bundle for a rediss:// URL (default: the system store)."
+    )
+    redis_retry_s: float = Field(default=constants.DEFAULT_REDIS_RETRY_S, ge=0)
+
     simulator_url: str = Field(
         default="http://127.0.0.1:8765",
         description="Where the offline simulator listens; used only when no API key is set.",
