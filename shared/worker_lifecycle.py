@@ -15,12 +15,13 @@ from celery.signals import (
     task_postrun,
     task_prerun,
     task_received,
+    worker_init,
     worker_ready,
     worker_shutdown,
     worker_shutting_down,
 )
 
-from shared import log_format
+from shared import broker_compat, log_format
 from shared.celery_app import app
 from shared.job_store import redis_client
 from shared.redelivery import DeliveryLedger, HeartbeatThread
@@ -33,6 +34,11 @@ _state: dict[str, Any] = {}
 def _ledger() -> DeliveryLedger | None:
     ledger = _state.get("ledger")
     return ledger if isinstance(ledger, DeliveryLedger) else None
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]
+def _adjust_broker(**_: Any) -> None:
+    broker_compat.install(lambda: redis_client(app.settings))
 
 
 @setup_logging.connect  # type: ignore[untyped-decorator]
@@ -116,4 +122,9 @@ def _retire(**_: Any) -> None:
     if isinstance(heartbeat, HeartbeatThread):
         heartbeat.stop()
     if ledger is not None:
+        # Everything run here is acknowledged by now; what is left was reserved and never
+        # started (or waits for a retry countdown): back on its queue for the other workers.
+        moved = ledger.hand_back_own()
+        if moved:
+            log.info("handed back %d reserved message(s) at shutdown", moved)
         ledger.retire()
