@@ -40,6 +40,17 @@ def wait_until(check: Callable[[], bool], *, timeout_s: float, what: str) -> Non
 Echo = Callable[[str, str], None]  # (process name, one line of its output)
 
 
+def await_ready(
+    proc: ManagedProcess, check: Callable[[], bool], *, timeout_s: float, what: str
+) -> None:
+    """Wait for a process just started; if it never gets ready, stop it before raising."""
+    try:
+        wait_until(check, timeout_s=timeout_s, what=what)
+    except BaseException:
+        proc.stop()
+        raise
+
+
 class ManagedProcess:
     """A child process with its output in a log file (and, given `echo`, passed on line by
     line as well), stopped by pid."""
@@ -156,8 +167,10 @@ def start_redis(
         except redis.ConnectionError:
             return False
 
-    wait_until(ready, timeout_s=15, what="redis-server")
-    client.close()
+    try:
+        await_ready(proc, ready, timeout_s=15, what="redis-server")
+    finally:
+        client.close()
     return proc, url
 
 
@@ -179,7 +192,8 @@ def start_simulator(
         argv += ["--plan-size", str(plan_size)]
     log_path = workdir / f"simulator-{port}.log"
     proc = ManagedProcess("simulator", argv, env=env, log_path=log_path, echo=echo)
-    wait_until(
+    await_ready(
+        proc,
         lambda: _alive_or_raise(proc) and "listening on" in proc.log_text(),
         timeout_s=30,
         what="the simulator",
@@ -218,7 +232,8 @@ def start_celery_worker(
     safe = node_name.replace("@", "_")
     proc = ManagedProcess(node_name, argv, env=env, log_path=workdir / f"{safe}.log", echo=echo)
     if wait:
-        wait_until(
+        await_ready(
+            proc,
             lambda: _alive_or_raise(proc) and " ready." in proc.log_text(),
             timeout_s=60,
             what=f"celery worker {node_name}",
@@ -245,8 +260,11 @@ def start_api(
     argv = [sys.executable, "-m", "shared.cli", "api", "--host", "127.0.0.1", "--port", str(port)]
     proc = ManagedProcess("api", argv, env=env, log_path=workdir / f"api-{port}.log", echo=echo)
     url = f"http://127.0.0.1:{port}"
-    wait_until(
-        lambda: _alive_or_raise(proc) and _http_ok(url + "/healthz"), timeout_s=60, what="the API"
+    await_ready(
+        proc,
+        lambda: _alive_or_raise(proc) and _http_ok(url + "/healthz"),
+        timeout_s=60,
+        what="the API",
     )
     return proc, url
 
@@ -261,7 +279,8 @@ def start_flower(
     log_path = workdir / f"flower-{port}.log"
     proc = ManagedProcess("flower", argv, env=env, log_path=log_path, echo=echo)
     url = f"http://127.0.0.1:{port}"
-    wait_until(
+    await_ready(
+        proc,
         lambda: _alive_or_raise(proc) and _http_ok(url + "/healthcheck"),
         timeout_s=60,
         what="Flower",

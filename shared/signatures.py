@@ -14,6 +14,9 @@ def gather_signature(app: Celery, job_id: str) -> Signature:
         constants.GATHER_RESULTS_TASK,
         kwargs={"job_id": job_id},
         queue=constants.ORCHESTRATOR_QUEUE,
+        # As a chord callback it receives every subtask's output as its argument: Flower
+        # shows this label instead.
+        argsrepr="(subtask results)",
         kwargsrepr=f"job={job_id}",
     )
 

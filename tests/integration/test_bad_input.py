@@ -16,8 +16,13 @@ from shared.celery_app import ChorusCelery
 IDLE_DB = 7
 
 
+def idle_url(redis_url: str) -> str:
+    # The database goes in the URL: a `/0` there would override a `db=` argument.
+    return redis_url.rsplit("/", 1)[0] + f"/{IDLE_DB}"
+
+
 def chorus(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "REDIS_URL": redis_url.rsplit("/", 1)[0] + f"/{IDLE_DB}"}
+    env = {**os.environ, "REDIS_URL": idle_url(redis_url)}
     return subprocess.run(
         [sys.executable, "-m", "shared.cli", *args],
         env=env,
@@ -44,7 +49,7 @@ def chorus(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_cli_rejects_bad_input_with_one_line_and_enqueues_nothing(
     redis_url: str, args: list[str], expected: str
 ) -> None:
-    idle = redis.Redis.from_url(redis_url, db=IDLE_DB)
+    idle = redis.Redis.from_url(idle_url(redis_url))
     idle.flushdb()  # our own private server's spare database, never a shared Redis
 
     done = chorus(redis_url, *args)

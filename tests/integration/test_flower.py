@@ -73,9 +73,15 @@ def test_flower_lists_nodes_and_the_jobs_tasks(
                 break
             time.sleep(0.5)
         mine = [t for t in tasks.values() if record.job_id in (t.get("kwargs") or "")]
-        assert {t["name"] for t in mine} >= {"orchestrator.run_job", "worker.run_subtask"}
+        names = {t["name"] for t in mine}
+        assert names >= {
+            "orchestrator.run_job",
+            "worker.run_subtask",
+            "orchestrator.gather_results",
+        }
         assert all(t["state"] == "SUCCESS" for t in mine)
-        # Arguments shown are short labels, never the prompt text.
-        assert all("Flower job" not in (t.get("kwargs") or "") for t in mine)
+        # Arguments shown are short labels, never the prompt text nor the outputs.
+        shown = [(t.get("args") or "") + (t.get("kwargs") or "") for t in mine]
+        assert all("Flower job" not in text and len(text) < 200 for text in shown), shown
     finally:
         proc.stop()
