@@ -4,7 +4,7 @@ Standard names are kept where the ecosystem has them (`REDIS_URL`, `ANTHROPIC_AP
 `ANTHROPIC_BASE_URL`); everything Chorus-specific is `CHORUS_*`.
 """
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import constants
@@ -78,6 +78,16 @@ class Settings(BaseSettings):
 
     orchestrator_concurrency: int = Field(default=constants.DEFAULT_ORCHESTRATOR_CONCURRENCY, ge=1)
     worker_concurrency: int = Field(default=constants.DEFAULT_WORKER_CONCURRENCY, ge=1)
+
+    @model_validator(mode="after")
+    def _heartbeats_can_lapse_only_when_silent(self) -> "Settings":
+        # With a TTL under two beats, one slow beat would declare a live process dead and
+        # requeue everything it holds.
+        if self.heartbeat_ttl_s < 2 * self.heartbeat_interval_s:
+            raise ValueError(
+                "CHORUS_HEARTBEAT_TTL_S must be at least twice CHORUS_HEARTBEAT_INTERVAL_S"
+            )
+        return self
 
     @property
     def uses_simulator(self) -> bool:

@@ -5,6 +5,8 @@ import json
 import logging
 import ssl
 
+import pydantic
+import pytest
 from pydantic import SecretStr
 
 from orchestrator_service.api.metrics_route import metrics_allowed
@@ -68,3 +70,8 @@ def test_log_lines_are_json_with_the_running_tasks_job_and_subtask() -> None:
     line = json.loads(log_format.JsonFormatter().format(record))
     assert line["message"] == "hello x" and line["level"] == "INFO"
     assert line["job_id"] == "j-1" and line["subtask"] == 2 and line["task_id"] == "t-1"
+
+
+def test_a_heartbeat_ttl_shorter_than_two_beats_is_refused() -> None:
+    with pytest.raises(pydantic.ValidationError, match="at least twice"):
+        Settings(heartbeat_interval_s=3, heartbeat_ttl_s=4)
