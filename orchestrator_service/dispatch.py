@@ -4,9 +4,9 @@ The chord header is one flat group of plain tasks (the shape the Redis backend's
 handles); a plan with no subtasks never reaches here, because a chord over an empty group
 would never call back.
 
-The chord is one of two triggers of the gather step: the worker that records a job's last
-result sends it too. With the Redis backend a redelivered subtask can count twice in the chord
-(firing the callback early); the results hash, written once per index, cannot.
+With the Redis backend a redelivered subtask can count twice in the chord and fire the callback
+early; the gather step then looks again until the results hash (written once per index) is
+full, so an early callback delays a job, never cuts it short.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ def assignments(app: ChorusCelery, record: JobRecord) -> list[SubtaskAssignment]
             model=record.worker_model,
             max_tokens=max_tokens,
             budget=budget,
-            subtasks_total=len(record.plan.subtasks),
         )
         for subtask in record.plan.subtasks
     ]

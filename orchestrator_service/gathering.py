@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from orchestrator_service import synthesis
-from shared import records
+from shared import constants, records
 from shared.celery_app import ChorusCelery
 from shared.job_events import EventKind
 from shared.models import JobRecord
@@ -19,10 +19,13 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# A trigger that finds results missing (the chord counted a redelivered part twice) looks
-# again this often. Normally the worker that records the last result gathers first, and these
-# checks find the job final; they exist so that a result that never comes cannot hang the job.
-EARLY_TRIGGER_DELAY_S = 15.0
+
+# A callback that finds results missing (the chord counted a redelivered part twice, which
+# only happens after a crash or hand-back) looks again after 1, 2, 4, 8 s, then every 15 s, for
+# as long as a subtask can still arrive; after that, what never came is marked failed.
+def recheck_delay_s(retries: int) -> float:
+    delay: float = constants.GATHER_RECHECK_FIRST_S * 2.0**retries
+    return min(delay, constants.GATHER_RECHECK_MAX_S)
 
 
 def straggler_wait_s(settings: Settings) -> float:
@@ -44,16 +47,18 @@ def gather(task: Any, app: ChorusCelery, job_id: str) -> JobRecord:
         return record  # finalised already: a second trigger is a no-op
     stored = store.results(job_id)
     missing = records.missing_indices(record, stored)
-    waited_s = task.request.retries * EARLY_TRIGGER_DELAY_S
+    retries = task.request.retries
+    waited_s = sum(recheck_delay_s(n) for n in range(retries))
     if missing and waited_s < straggler_wait_s(app.settings):
-        log.info("gather for %s: subtasks %s not recorded yet; looking again", job_id, missing)
-        raise task.retry(countdown=EARLY_TRIGGER_DELAY_S)
+        log.warning("gather for %s fired early: subtasks %s not recorded yet", job_id, missing)
+        raise task.retry(countdown=recheck_delay_s(retries))
     combined = None
     if synthesis.wanted(record, stored):
-        # Both triggers may arrive together; only one may pay for the synthesis call. The
-        # claim is per task id, so a redelivery of the claimant carries on where it stopped.
+        # A second gather task for the job (a duplicate trigger) must not pay for another
+        # synthesis call. The claim is per task id: a redelivery of the claimant (same id)
+        # carries on where it stopped.
         if not store.claim_gather(job_id, task.request.id, ttl_s=straggler_wait_s(app.settings)):
-            raise task.retry(countdown=EARLY_TRIGGER_DELAY_S)
+            raise task.retry(countdown=constants.GATHER_RECHECK_MAX_S)
         combined = synthesis.synthesize(task, app, record, stored)
     final, changed = store.update(
         job_id, lambda r: records.finalized(r, stored, records.utc_now(), combined)

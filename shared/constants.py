@@ -95,6 +95,9 @@ DEFAULT_MAX_ATTEMPTS: Final = 4
 # On SIGTERM a worker finishes its in-flight calls for this long, then hands the rest back.
 # Below Docker's and Kubernetes' usual 30 s before SIGKILL.
 DEFAULT_SHUTDOWN_GRACE_S: Final = 25.0
+# A gather step that finds results missing looks again after 1, 2, 4, 8 s, then every 15 s.
+GATHER_RECHECK_FIRST_S: Final = 1.0
+GATHER_RECHECK_MAX_S: Final = 15.0
 # A process that misses heartbeats for this long is dead: its messages go back to the queues.
 DEFAULT_HEARTBEAT_INTERVAL_S: Final = 3.0
 DEFAULT_HEARTBEAT_TTL_S: Final = 15.0

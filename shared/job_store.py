@@ -199,10 +199,15 @@ class JobStore:
         """One more retry (or re-queue) of a model call at `stage`, for the metrics."""
         self._redis.hincrby(constants.METRICS_KEY, metrics.retries_field(stage), 1)
 
-    def control(self, job_id: str) -> JobControl:
-        fields = ["tokens", "cost_usd", "cancelled"]
-        tokens, cost, cancelled = self._redis.hmget(constants.job_control_key(job_id), fields)
-        return JobControl(int(tokens or 0), float(cost or 0.0), cancelled == "1")
+    def before_subtask(self, job_id: str, index: int) -> tuple[SubtaskResult | None, JobControl]:
+        """What a worker checks before a call, in one round trip: the result already stored
+        for this subtask (a redelivery), and the job's spend and cancel flag."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(constants.job_results_key(job_id), str(index))
+            pipe.hmget(constants.job_control_key(job_id), ["tokens", "cost_usd", "cancelled"])
+            raw, (tokens, cost, cancelled) = pipe.execute()
+        stored = SubtaskResult.model_validate_json(raw) if raw is not None else None
+        return stored, JobControl(int(tokens or 0), float(cost or 0.0), cancelled == "1")
 
     def cancel(self, job_id: str) -> tuple[JobRecord, bool]:
         """Mark the job cancelled (idempotent) and tell its workers to call no model.

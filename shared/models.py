@@ -219,9 +219,6 @@ class SubtaskAssignment(WireModel):
     attempts_made: int = Field(default=0, ge=0)
     first_started_at: datetime | None = None
     last_error: str | None = None
-    # How many subtasks the job has: the worker that records the last result triggers the
-    # gather step itself (None in messages from older orchestrators: the chord alone does).
-    subtasks_total: int | None = Field(default=None, ge=1)
 
 
 class SubtaskResult(WireModel):

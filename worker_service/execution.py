@@ -24,7 +24,6 @@ from shared.models import (
 )
 from shared.rate_limiter import CallCost, estimate_input_tokens, wait_for_slot
 from shared.retry_policy import next_retry_delay_s
-from shared.signatures import gather_signature
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +35,12 @@ def execute(task: Any, app: ChorusCelery, payload: dict[str, Any]) -> SubtaskRes
     except pydantic.ValidationError as exc:
         return _reject(app, payload, describe_validation_error(exc))
     store = app.job_store
-    already = store.get_result(assignment.job_id, assignment.subtask.index)
+    already, control = store.before_subtask(assignment.job_id, assignment.subtask.index)
     if already is not None:
         # Redelivered after the result was recorded: answer the same, call no model again.
         return already
     started_at = assignment.first_started_at or records.utc_now()
     attempt = assignment.attempts_made + 1
-    control = store.control(assignment.job_id)
     stop = assignment.budget.exceeded(control.spent_tokens, control.spent_usd, records.utc_now())
     if control.cancelled or stop is not None:
         detail = (
@@ -133,11 +131,6 @@ def _record(
             type=result.type,
             status=result.status.value,
         )
-    total = assignment.subtasks_total
-    if total is not None and saved.results_count >= total:
-        # Every result is in: gather now rather than trust the chord's counter alone. A
-        # redelivery of a last subtask sends this again; gathering twice changes nothing.
-        gather_signature(app, job_id).apply_async()
     return saved.result
 
 
