@@ -49,7 +49,7 @@ test: lint
 	$(VENV)/bin/pytest -p no:cacheprovider
 
 bench: install-bench
-	$(PY) bench/job_latency.py
+	$(PY) -m bench.run
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-result.json

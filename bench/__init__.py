@@ -1,0 +1,1 @@
+"""Chorus benchmark suite: `python -m bench.run` (what `make bench` runs)."""

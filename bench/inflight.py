@@ -1,0 +1,95 @@
+"""In-flight capacity at 1 s per call: 40 jobs × 5 subtasks at once on ONE worker process
+(200 calls in flight) and one orchestrator, for Chorus and the bare chord; then Chorus's
+worker pools side by side (threads, gevent, and prefork for reference)."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from bench import bare_chord
+from bench.baselines import AsyncioGather
+from bench.infra import BARE_DB, Infra
+from bench.resources import peak_rss_mb
+from bench.systems import BareChordSystem, ChorusSystem, System
+from shared import constants
+
+LATENCY_MS = 1000.0
+CHORUS_DB = 2
+# 200 processes would not fit this 2-core box; 16 shows the shape (a call per process).
+PREFORK_CONCURRENCY = 16
+
+
+def _timed(system: System, jobs: int, subtasks: int, repeats: int) -> dict[str, Any]:
+    system.batch(1, 1)  # warm-up: the first call of a fresh process builds its clients
+    walls = [system.batch(jobs, subtasks) for _ in range(repeats)]
+    return {
+        "wall_s": round(statistics.median(walls), 3),
+        "samples_wall_s": [round(w, 3) for w in walls],
+    }
+
+
+def run(
+    infra: Infra, *, core: bool, pools: bool, jobs: int, subtasks: int, repeats: int
+) -> dict[str, Any]:
+    url = infra.simulators[LATENCY_MS]
+    stack = infra.chorus(LATENCY_MS, CHORUS_DB)
+    chorus = ChorusSystem(infra.redis_url(CHORUS_DB))
+    out: dict[str, Any] = {}
+    pool_rows: list[dict[str, Any]] = []
+    try:
+        worker = infra.chorus_workers(stack)[0]
+        threads = {
+            **_timed(chorus, jobs, subtasks, repeats),
+            "worker_peak_rss": peak_rss_mb(worker.pid),
+        }
+        pool_rows.append(
+            {"pool": "threads", "concurrency": constants.DEFAULT_WORKER_CONCURRENCY, **threads}
+        )
+        if core:
+            systems: dict[str, Any] = {"chorus": threads}
+            bare = BareChordSystem(infra.redis_url(BARE_DB), url)
+            local = AsyncioGather(url)
+            try:
+                systems["bare_chord"] = {
+                    **_timed(bare, jobs, subtasks, repeats),
+                    "worker_peak_rss": peak_rss_mb(infra.bare_pids[bare_chord.WORK_QUEUE]),
+                }
+                systems["asyncio"] = _timed(local, jobs, subtasks, 1)
+                out["model_call_retries_at_1s"] = {"bare_chord": bare.retries()}
+            finally:
+                bare.close()
+                local.close()
+            out["inflight"] = {
+                "latency_ms_per_call": LATENCY_MS,
+                "jobs": jobs,
+                "subtasks": subtasks,
+                "worker_processes": 1,
+                "worker_concurrency": constants.DEFAULT_WORKER_CONCURRENCY,
+                "orchestrator_concurrency": constants.DEFAULT_ORCHESTRATOR_CONCURRENCY,
+                "systems": systems,
+            }
+        if pools:
+            for pool, concurrency in (
+                ("gevent", constants.DEFAULT_WORKER_CONCURRENCY),
+                ("prefork", PREFORK_CONCURRENCY),
+            ):
+                infra.remove_worker(stack, worker)
+                worker = infra.add_worker(
+                    stack, f"worker-{pool}", pool=pool, concurrency=concurrency
+                )
+                row = _timed(chorus, jobs, subtasks, 1)
+                row["worker_peak_rss"] = peak_rss_mb(worker.pid)
+                pool_rows.append({"pool": pool, "concurrency": concurrency, **row})
+            out["pools"] = {
+                "latency_ms_per_call": LATENCY_MS,
+                "jobs": jobs,
+                "subtasks": subtasks,
+                "note": f"prefork at {PREFORK_CONCURRENCY} processes: 200 does not fit 2 cores",
+                "rows": pool_rows,
+            }
+        out.setdefault("model_call_retries_at_1s", {})["chorus"] = chorus.retries()
+    finally:
+        chorus.close()
+        infra.stop_chorus(stack)
+    return out
