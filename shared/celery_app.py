@@ -103,7 +103,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "redis_socket_connect_timeout": constants.REDIS_CONNECT_TIMEOUT_S,
         "redis_retry_on_timeout": True,
         "redis_backend_health_check_interval": constants.REDIS_HEALTH_CHECK_S,
-        "result_expires": settings.job_ttl_s,
+        # Celery's own results (short receipts) and chord counters: a day outlives any job by
+        # far, which a chord counter must; the records themselves live job_ttl_s.
+        "result_expires": constants.CELERY_RESULT_TTL_S,
         "enable_utc": True,
     }
 

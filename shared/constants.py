@@ -86,6 +86,7 @@ DEFAULT_REDIS_RETRY_S: Final = 60.0
 
 # Timeouts and retention (seconds).
 DEFAULT_JOB_TTL_S: Final = 7 * 24 * 3600
+CELERY_RESULT_TTL_S: Final = 24 * 3600
 DEFAULT_MODEL_TIMEOUT_S: Final = 120.0
 # Redis visibility timeout: must outlast the slowest subtask including its retries' waits.
 DEFAULT_VISIBILITY_TIMEOUT_S: Final = 3600

@@ -19,7 +19,15 @@ from worker_service.execution import execute
     resultrepr_maxsize=RESULT_LOG_CHARS,
 )
 def run_subtask(self: Any, **payload: Any) -> dict[str, Any] | None:
-    """Run one subtask; returns its SubtaskResult as JSON (failed subtasks included)."""
+    """Run one subtask. The result itself is in the job's results hash (the gather step reads
+    it there); the Celery result is a short receipt, so the output is not stored twice."""
     app: ChorusCelery = self.app
     result = execute(self, app, payload)
-    return result.model_dump(mode="json") if result is not None else None
+    if result is None:
+        return None
+    return {
+        "job_id": payload.get("job_id"),
+        "index": result.index,
+        "status": result.status.value,
+        "attempts": result.attempts,
+    }
