@@ -35,6 +35,11 @@ class JobEvent:
     data: dict[str, Any]
 
 
+def event_fields(job_id: str, kind: EventKind, **data: Any) -> dict[str, str]:
+    """One event as stored in the stream (also written by the job store's result script)."""
+    return {"kind": kind.value, "data": json.dumps({"job_id": job_id, **data})}
+
+
 class JobEvents:
     def __init__(self, client: redis.Redis, *, ttl_s: int) -> None:
         self._redis = client
@@ -42,7 +47,7 @@ class JobEvents:
 
     def emit(self, job_id: str, kind: EventKind, **data: Any) -> None:
         key = constants.job_events_key(job_id)
-        fields = {"kind": kind.value, "data": json.dumps({"job_id": job_id, **data})}
+        fields = event_fields(job_id, kind, **data)
         with self._redis.pipeline(transaction=False) as pipe:
             pipe.xadd(key, fields, maxlen=MAX_EVENTS_PER_JOB, approximate=True)  # type: ignore[arg-type]
             pipe.expire(key, self._ttl_s)

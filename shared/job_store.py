@@ -17,19 +17,23 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from shared import constants, metrics, records
+from shared.job_events import MAX_EVENTS_PER_JOB, EventKind, event_fields
 from shared.models import JobRecord, JobStatus, SubtaskResult, Usage
 from shared.records import InvalidTransition
 from shared.settings import Settings
 
-# HSETNX the result; only the write that wins adds its spend and its metrics, so a
-# redelivery counts nothing. ARGV[6..] are (metric field, increment) pairs.
+# HSETNX the result; only the write that wins adds its spend and its metrics and announces it
+# on the job's event stream, so a redelivery counts and announces nothing. ARGV[6..8] are the
+# event's kind, data and the stream's MAXLEN; ARGV[9..] are (metric field, increment) pairs.
 _SAVE_RESULT_LUA = """
 local created = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
 if created == 1 then
   redis.call('HINCRBY', KEYS[2], 'tokens', ARGV[3])
   redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd', ARGV[4])
   redis.call('EXPIRE', KEYS[2], ARGV[5])
-  for i = 6, #ARGV, 2 do
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'kind', ARGV[6], 'data', ARGV[7])
+  redis.call('EXPIRE', KEYS[4], ARGV[5])
+  for i = 9, #ARGV, 2 do
     redis.call('HINCRBYFLOAT', KEYS[3], ARGV[i], ARGV[i + 1])
   end
 end
@@ -154,15 +158,24 @@ class JobStore:
                     continue
 
     def save_result(self, job_id: str, result: SubtaskResult) -> SavedResult:
-        """Record a final subtask result once, counting its spend once. Returns whichever
-        result was recorded first, how many the job has now, and whether this call wrote."""
+        """Record a final subtask result once, counting its spend and announcing it (a
+        `subtask_finished` event) once. Returns whichever result was recorded first, how many
+        the job has now, and whether this call wrote."""
         keys = [
             constants.job_results_key(job_id),
             constants.job_control_key(job_id),
             constants.METRICS_KEY,
+            constants.job_events_key(job_id),
         ]
         usage = result.usage
         counters = [x for pair in metrics.result_increments(result).items() for x in pair]
+        event = event_fields(
+            job_id,
+            EventKind.SUBTASK_FINISHED,
+            index=result.index,
+            type=result.type,
+            status=result.status.value,
+        )
         stored, count, created = self._save_result(
             keys=keys,
             args=[
@@ -171,6 +184,9 @@ class JobStore:
                 usage.total_tokens,
                 usage.cost_usd,
                 self._ttl_s,
+                event["kind"],
+                event["data"],
+                MAX_EVENTS_PER_JOB,
                 *counters,
             ],
         )

@@ -14,6 +14,7 @@ costs a repeated call, never a second result.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import uuid
 
@@ -83,17 +84,51 @@ class DeliveryLedger:
         self._hand_back = client.register_script(_HAND_BACK_LUA)
         self._held: dict[tuple[str, int], str] = {}
         self._lock = threading.Lock()
+        # Ledger writes leave through one thread that sends whatever has queued up in one
+        # pipeline: the consumer's event loop never waits on Redis for them, and under load
+        # hundreds of writes cost one round trip.
+        self._writes: queue.Queue[tuple[str, str, str]] = queue.Queue()
+        threading.Thread(target=self._write_forever, name="chorus-ledger", daemon=True).start()
 
     def received(self, task_id: str, retries: int, delivery_tag: str) -> None:
         with self._lock:
             self._held[(task_id, retries)] = delivery_tag
-        self._redis.hset(constants.ledger_key(self.instance), delivery_tag, task_id)
+        self._writes.put(("hset", delivery_tag, task_id))
 
     def finished(self, task_id: str, retries: int) -> None:
         with self._lock:
             tag = self._held.pop((task_id, retries), None)
         if tag is not None:
-            self._redis.hdel(constants.ledger_key(self.instance), tag)
+            self._writes.put(("hdel", tag, ""))
+
+    def flush(self) -> None:
+        """Wait until every ledger write queued so far is in Redis."""
+        self._writes.join()
+
+    def _write_forever(self) -> None:
+        key = constants.ledger_key(self.instance)
+        while True:
+            batch = [self._writes.get()]
+            while len(batch) < 500:
+                try:
+                    batch.append(self._writes.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                with self._redis.pipeline(transaction=False) as pipe:
+                    for op, tag, task_id in batch:
+                        if op == "hset":
+                            pipe.hset(key, tag, task_id)
+                        else:
+                            pipe.hdel(key, tag)
+                    pipe.execute()
+            except redis.RedisError as exc:
+                # The client already retried for a while; the visibility timeout still
+                # covers these messages.
+                log.warning("delivery ledger write failed: %s", type(exc).__name__)
+            finally:
+                for _ in batch:
+                    self._writes.task_done()
 
     def beat(self) -> None:
         with self._redis.pipeline(transaction=False) as pipe:
@@ -103,6 +138,7 @@ class DeliveryLedger:
 
     def hand_back_own(self) -> int:
         """Requeue everything this process holds (it is about to exit without finishing)."""
+        self.flush()
         return hand_back(self._redis, self._hand_back, self.instance)
 
     def retire(self) -> None:

@@ -122,16 +122,8 @@ def _record(
 ) -> SubtaskResult:
     job_id = assignment.job_id
     result = result.model_copy(update={"worker": getattr(task.request, "hostname", None)})
-    saved = app.job_store.save_result(job_id, result)
-    if saved.recorded_now:  # this delivery recorded it: announce it once
-        app.job_events.emit(
-            job_id,
-            EventKind.SUBTASK_FINISHED,
-            index=result.index,
-            type=result.type,
-            status=result.status.value,
-        )
-    return saved.result
+    # Stored, counted and announced (`subtask_finished`) in one step, only by the first writer.
+    return app.job_store.save_result(job_id, result).result
 
 
 def _failed(
