@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(default=constants.DEFAULT_VISIBILITY_TIMEOUT_S, ge=10)
     # "name:token,name:token": each token is a tenant of the HTTP API. Unset: loopback only.
     api_tokens: SecretStr | None = None
+    # Celery task events (and sent events) for Flower.
+    task_events: bool = True
     # Log lines as JSON (one object per line, with job_id and subtask) or plain text.
     log_format: LogFormat = "json"
     # Bearer token for GET /metrics when the API has tenants (metrics span every tenant).
