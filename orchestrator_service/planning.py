@@ -41,8 +41,9 @@ def plan_job(task: Any, app: ChorusCelery, request: JobRequest) -> JobRecord:
     settings = app.settings
     store = app.job_store
     assert request.job_id is not None
-    # Created here for clients that enqueue directly; resumed when submit_job wrote it first.
-    record = store.create(initial_record(request, settings))
+    # Resumed when submit_job wrote it first (the usual case: one read); created here for
+    # clients that enqueue straight to Celery.
+    record = store.find(request.job_id) or store.create(initial_record(request, settings))
     if record.status is not JobStatus.PLANNING:
         # A redelivered message: the plan is already stored (or the job is over).
         return record

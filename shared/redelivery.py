@@ -151,9 +151,16 @@ class DeliveryLedger:
     def reap_dead(self) -> dict[str, int]:
         """Hand back the deliveries of every process whose heartbeat has lapsed."""
         moved: dict[str, int] = {}
-        for instance in self._redis.smembers(constants.LEDGERS_KEY):
-            name = str(instance)
-            if name == self.instance or self._redis.exists(constants.heartbeat_key(name)):
+        others = [str(i) for i in self._redis.smembers(constants.LEDGERS_KEY) if i != self.instance]
+        if not others:
+            return moved
+        # One round trip for every heartbeat: this runs in every process at every beat.
+        with self._redis.pipeline(transaction=False) as pipe:
+            for name in others:
+                pipe.exists(constants.heartbeat_key(name))
+            alive = pipe.execute()
+        for name, beating in zip(others, alive, strict=True):
+            if beating:
                 continue
             count = hand_back(self._redis, self._hand_back, name)
             self._redis.srem(constants.LEDGERS_KEY, name)
