@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from celery.result import AsyncResult
 
@@ -48,7 +48,33 @@ class BenchError(RuntimeError):
     pass
 
 
-class ChorusSystem:
+Handle = TypeVar("Handle")
+
+
+class QueuedSystem(Generic[Handle]):
+    """Timing shared by the queued systems: submit returns a handle, finish waits on it and
+    returns the system's own in-system seconds."""
+
+    def _submit(self, subtasks: int) -> Handle:
+        raise NotImplementedError
+
+    def _finish(self, handle: Handle, subtasks: int) -> float:
+        raise NotImplementedError
+
+    def one(self, subtasks: int) -> JobTiming:
+        start = time.perf_counter()
+        in_system = self._finish(self._submit(subtasks), subtasks)
+        return JobTiming(in_system, time.perf_counter() - start)
+
+    def batch(self, jobs: int, subtasks: int) -> float:
+        start = time.perf_counter()
+        handles = [self._submit(subtasks) for _ in range(jobs)]
+        for handle in handles:
+            self._finish(handle, subtasks)
+        return time.perf_counter() - start
+
+
+class ChorusSystem(QueuedSystem[str]):
     name = "chorus"
 
     def __init__(self, redis_url: str) -> None:
@@ -70,18 +96,6 @@ class ChorusSystem:
         assert record.finished_at is not None
         return (record.finished_at - record.created_at).total_seconds()
 
-    def one(self, subtasks: int) -> JobTiming:
-        start = time.perf_counter()
-        in_system = self._finish(self._submit(subtasks), subtasks)
-        return JobTiming(in_system, time.perf_counter() - start)
-
-    def batch(self, jobs: int, subtasks: int) -> float:
-        start = time.perf_counter()
-        ids = [self._submit(subtasks) for _ in range(jobs)]
-        for job_id in ids:
-            self._finish(job_id, subtasks)
-        return time.perf_counter() - start
-
     def retries(self) -> int:
         counters = cast(dict[str, str], self._redis.hgetall(constants.METRICS_KEY))
         return sum(int(float(v)) for k, v in counters.items() if k.startswith("retries:"))
@@ -92,7 +106,7 @@ class ChorusSystem:
         self._app.close()
 
 
-class BareChordSystem:
+class BareChordSystem(QueuedSystem[AsyncResult]):
     name = "bare_chord"
 
     def __init__(self, redis_url: str, base_url: str) -> None:
@@ -118,18 +132,6 @@ class BareChordSystem:
         if value["outputs"] != subtasks:
             raise BenchError(f"bare job {result.id}: {value['outputs']} outputs of {subtasks}")
         return float(value["finished"] - value["started"])
-
-    def one(self, subtasks: int) -> JobTiming:
-        start = time.perf_counter()
-        in_system = self._finish(self._submit(subtasks), subtasks)
-        return JobTiming(in_system, time.perf_counter() - start)
-
-    def batch(self, jobs: int, subtasks: int) -> float:
-        start = time.perf_counter()
-        results = [self._submit(subtasks) for _ in range(jobs)]
-        for result in results:
-            self._finish(result, subtasks)
-        return time.perf_counter() - start
 
     def retries(self) -> int:
         return self._retries

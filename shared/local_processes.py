@@ -252,37 +252,34 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def start_api(
-    workdir: Path, env: dict[str, str], *, port: int | None = None, echo: Echo | None = None
-) -> tuple[ManagedProcess, str]:
-    """`chorus api` on loopback; returns its base URL once /healthz answers."""
+def _start_http_service(
+    name: str, command: list[str], health_path: str, workdir: Path, env: dict[str, str],
+    port: int | None, echo: Echo | None,
+) -> tuple[ManagedProcess, str]:  # fmt: skip
+    """A `chorus` HTTP service on loopback; its base URL once `health_path` answers 200."""
     port = port or free_port()
-    argv = [sys.executable, "-m", "shared.cli", "api", "--host", "127.0.0.1", "--port", str(port)]
-    proc = ManagedProcess("api", argv, env=env, log_path=workdir / f"api-{port}.log", echo=echo)
+    argv = [sys.executable, "-m", "shared.cli", *command, str(port)]
+    log_path = workdir / f"{name}-{port}.log"
+    proc = ManagedProcess(name, argv, env=env, log_path=log_path, echo=echo)
     url = f"http://127.0.0.1:{port}"
     await_ready(
         proc,
-        lambda: _alive_or_raise(proc) and _http_ok(url + "/healthz"),
+        lambda: _alive_or_raise(proc) and _http_ok(url + health_path),
         timeout_s=60,
-        what="the API",
+        what=name,
     )
     return proc, url
+
+
+def start_api(
+    workdir: Path, env: dict[str, str], *, port: int | None = None, echo: Echo | None = None
+) -> tuple[ManagedProcess, str]:
+    command = ["api", "--host", "127.0.0.1", "--port"]
+    return _start_http_service("api", command, "/healthz", workdir, env, port, echo)
 
 
 def start_flower(
     workdir: Path, env: dict[str, str], *, port: int | None = None, echo: Echo | None = None
 ) -> tuple[ManagedProcess, str]:
-    """`chorus flower` on loopback; returns its URL once /healthcheck answers."""
-    port = port or free_port()
-    argv = [sys.executable, "-m", "shared.cli", "flower", "--address", "127.0.0.1",
-            "--port", str(port)]  # fmt: skip
-    log_path = workdir / f"flower-{port}.log"
-    proc = ManagedProcess("flower", argv, env=env, log_path=log_path, echo=echo)
-    url = f"http://127.0.0.1:{port}"
-    await_ready(
-        proc,
-        lambda: _alive_or_raise(proc) and _http_ok(url + "/healthcheck"),
-        timeout_s=60,
-        what="Flower",
-    )
-    return proc, url
+    command = ["flower", "--address", "127.0.0.1", "--port"]
+    return _start_http_service("flower", command, "/healthcheck", workdir, env, port, echo)
