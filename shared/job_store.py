@@ -38,7 +38,7 @@ if created == 1 then
   end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-return {redis.call('HGET', KEYS[1], ARGV[1]), redis.call('HLEN', KEYS[1]), created}
+return redis.call('HGET', KEYS[1], ARGV[1])
 """
 
 
@@ -47,13 +47,6 @@ class JobControl:
     spent_tokens: int
     spent_usd: float
     cancelled: bool
-
-
-@dataclass(frozen=True)
-class SavedResult:
-    result: SubtaskResult
-    results_count: int
-    recorded_now: bool
 
 
 class JobNotFound(Exception):
@@ -157,10 +150,9 @@ class JobStore:
                 except redis.WatchError:
                     continue
 
-    def save_result(self, job_id: str, result: SubtaskResult) -> SavedResult:
+    def save_result(self, job_id: str, result: SubtaskResult) -> SubtaskResult:
         """Record a final subtask result once, counting its spend and announcing it (a
-        `subtask_finished` event) once. Returns whichever result was recorded first, how many
-        the job has now, and whether this call wrote."""
+        `subtask_finished` event) once. Returns whichever result was recorded first."""
         keys = [
             constants.job_results_key(job_id),
             constants.job_control_key(job_id),
@@ -176,7 +168,7 @@ class JobStore:
             type=result.type,
             status=result.status.value,
         )
-        stored, count, created = self._save_result(
+        stored = self._save_result(
             keys=keys,
             args=[
                 result.index,
@@ -190,7 +182,7 @@ class JobStore:
                 *counters,
             ],
         )
-        return SavedResult(SubtaskResult.model_validate_json(stored), int(count), created == 1)
+        return SubtaskResult.model_validate_json(stored)
 
     def claim_gather(self, job_id: str, claimant: str, *, ttl_s: float) -> bool:
         """True for the first claimant of the job's gather step (and for it again later)."""

@@ -123,7 +123,7 @@ def _record(
     job_id = assignment.job_id
     result = result.model_copy(update={"worker": getattr(task.request, "hostname", None)})
     # Stored, counted and announced (`subtask_finished`) in one step, only by the first writer.
-    return app.job_store.save_result(job_id, result).result
+    return app.job_store.save_result(job_id, result)
 
 
 def _failed(
@@ -159,4 +159,4 @@ def _reject(app: ChorusCelery, payload: dict[str, Any], reason: str) -> SubtaskR
         attempts=0,
         finished_at=records.utc_now(),
     )
-    return app.job_store.save_result(job_id, result).result
+    return app.job_store.save_result(job_id, result)
