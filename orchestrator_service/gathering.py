@@ -13,7 +13,6 @@ from typing import Any
 from orchestrator_service import synthesis
 from shared import constants, records
 from shared.celery_app import ChorusCelery
-from shared.job_events import EventKind
 from shared.models import JobRecord
 from shared.settings import Settings
 
@@ -63,7 +62,6 @@ def gather(task: Any, app: ChorusCelery, job_id: str) -> JobRecord:
     final, changed = store.update(
         job_id, lambda r: records.finalized(r, stored, records.utc_now(), combined)
     )
-    if changed:
-        app.job_events.emit(job_id, EventKind.JOB_FINISHED, status=final.status.value)
+    if changed:  # `job_finished` went out with the transition
         log.info("job %s finished %s", job_id, final.status.value)
     return final

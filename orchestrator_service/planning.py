@@ -16,7 +16,6 @@ from orchestrator_service.plan_rules import validate_plan
 from shared import records
 from shared.celery_app import ChorusCelery
 from shared.errors import ModelCallError, PlanError
-from shared.job_events import EventKind
 from shared.models import JobRecord, JobRequest, JobStatus, Plan, Usage, describe_validation_error
 from shared.rate_limiter import CallCost, estimate_input_tokens, wait_for_slot
 from shared.retry_policy import next_retry_delay_s
@@ -61,11 +60,10 @@ def plan_job(task: Any, app: ChorusCelery, request: JobRequest) -> JobRecord:
     except PlanError as exc:
         return fail_job(app, record.job_id, f"planning failed: {exc}", exc.usage or Usage())
     store.add_spend(record.job_id, usage, model=record.orchestrator_model)
-    updated, changed = store.update(
+    # `planned` is announced by the same transaction.
+    updated, _ = store.update(
         record.job_id, lambda r: records.with_plan(r, plan, usage, records.utc_now())
     )
-    if changed:
-        app.job_events.emit(record.job_id, EventKind.PLANNED, subtasks=len(plan.subtasks))
     return updated
 
 
@@ -104,9 +102,7 @@ def _throttle(app: ChorusCelery, model: str, request: JobRequest, max_tokens: in
 def fail_job(app: ChorusCelery, job_id: str, reason: str, usage: Usage | None = None) -> JobRecord:
     if usage is not None and usage.total_tokens:
         app.job_store.add_spend(job_id, usage, model=app.settings.orchestrator_model)
-    record, changed = app.job_store.update(
+    record, _ = app.job_store.update(
         job_id, lambda r: records.with_failure(r, reason, records.utc_now(), usage)
     )
-    if changed:
-        app.job_events.emit(job_id, EventKind.JOB_FINISHED, status=record.status.value)
     return record

@@ -12,6 +12,7 @@ from typing import Any, cast
 import redis
 
 from shared import constants
+from shared.models import JobRecord, JobStatus
 
 MAX_EVENTS_PER_JOB = 2_000
 
@@ -33,6 +34,21 @@ class JobEvent:
     id: str
     kind: EventKind
     data: dict[str, Any]
+
+
+def transition_event(
+    before: JobRecord, after: JobRecord
+) -> tuple[EventKind, dict[str, Any]] | None:
+    """The event a record change announces, if any (pure). The job store writes it in the
+    same transaction as the change, so a job never changes state unannounced or twice."""
+    if before.status is JobStatus.PLANNING and after.status is JobStatus.RUNNING:
+        return EventKind.PLANNED, {"subtasks": after.subtasks_total}
+    if not before.status.is_final and after.status.is_final:
+        kind = (
+            EventKind.CANCELLED if after.status is JobStatus.CANCELLED else EventKind.JOB_FINISHED
+        )
+        return kind, {"status": after.status.value}
+    return None
 
 
 def event_fields(job_id: str, kind: EventKind, **data: Any) -> dict[str, str]:

@@ -17,7 +17,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from shared import constants, metrics, records
-from shared.job_events import MAX_EVENTS_PER_JOB, EventKind, event_fields
+from shared.job_events import MAX_EVENTS_PER_JOB, EventKind, event_fields, transition_event
 from shared.models import JobRecord, JobStatus, SubtaskResult, Usage
 from shared.records import InvalidTransition
 from shared.settings import Settings
@@ -125,8 +125,9 @@ class JobStore:
     def update(
         self, job_id: str, change: Callable[[JobRecord], JobRecord]
     ) -> tuple[JobRecord, bool]:
-        """Apply `change` atomically. Returns (record, changed); an InvalidTransition raised by
-        `change` leaves the record as it is and returns it with changed=False."""
+        """Apply `change` atomically, with its metrics and its event (`planned`,
+        `job_finished`, `cancelled`) in the same transaction. Returns (record, changed); an
+        InvalidTransition raised by `change` leaves the record as it is, changed=False."""
         key = constants.job_key(job_id)
         with self._redis.pipeline() as pipe:
             while True:
@@ -145,6 +146,12 @@ class JobStore:
                     pipe.set(key, updated.model_dump_json(), ex=self._ttl_s)
                     for field, amount in metrics.finalised_increments(current, updated).items():
                         pipe.hincrbyfloat(constants.METRICS_KEY, field, amount)
+                    announced = transition_event(current, updated)
+                    if announced is not None:
+                        events_key = constants.job_events_key(job_id)
+                        fields = event_fields(job_id, announced[0], **announced[1])
+                        pipe.xadd(events_key, fields, maxlen=MAX_EVENTS_PER_JOB, approximate=True)  # type: ignore[arg-type]
+                        pipe.expire(events_key, self._ttl_s)
                     pipe.execute()
                     return updated, True
                 except redis.WatchError:

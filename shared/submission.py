@@ -14,7 +14,6 @@ from typing import Any
 from celery import Celery
 
 from shared import constants, records
-from shared.job_events import EventKind, JobEvents
 from shared.job_store import JobStore
 from shared.models import JobRecord, JobRequest
 from shared.settings import Settings
@@ -67,11 +66,9 @@ def initial_record(request: JobRequest, settings: Settings) -> JobRecord:
     )
 
 
-def cancel_job(store: JobStore, events: JobEvents, job_id: str) -> JobRecord:
-    """Cancel a job (idempotent); the first cancel announces it on the job's events."""
-    record, changed = store.cancel(job_id)
-    if changed:
-        events.emit(job_id, EventKind.CANCELLED, status=record.status.value)
+def cancel_job(store: JobStore, job_id: str) -> JobRecord:
+    """Cancel a job (idempotent); the first cancel is announced by the same transaction."""
+    record, _ = store.cancel(job_id)
     return record
 
 

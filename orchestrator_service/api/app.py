@@ -147,7 +147,7 @@ def create_api(settings: Settings) -> FastAPI:
     def cancel_route(job_id: str, who: Tenant) -> JobRecord:
         """Idempotent: a job already over is returned as it is."""
         owned(job_id, who)
-        return cancel_job(store, events, job_id)
+        return cancel_job(store, job_id)
 
     @api.get("/v1/jobs/{job_id}/events", response_class=StreamingResponse)
     def job_events(

@@ -149,6 +149,5 @@ def result(
 def cancel(job_id: str) -> None:
     """Cancel a job: no further model calls are made for it."""
     store, _ = _load(job_id)
-    events = JobEvents(redis_client(Settings()), ttl_s=Settings().job_ttl_s)
-    record = cancel_job(store, events, job_id)
+    record = cancel_job(store, job_id)
     out.print(f"{record.job_id} {record.status.value}", highlight=False)

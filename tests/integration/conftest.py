@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from shared.celery_app import ChorusCelery, create_celery_app
-from shared.job_events import JobEvents
-from shared.job_store import JobStore, redis_client
+from shared.job_store import JobStore
 from shared.local_stack import LocalStack
 from shared.models import JobRecord
 from shared.settings import Settings
@@ -30,8 +29,7 @@ class JobRunner:
         return submit_job(self.app, self.store, self.settings, request).job_id
 
     def cancel(self, job_id: str) -> JobRecord:
-        events = JobEvents(redis_client(self.settings), ttl_s=self.settings.job_ttl_s)
-        return cancel_job(self.store, events, job_id)
+        return cancel_job(self.store, job_id)
 
     def wait(self, job_id: str, *, timeout_s: float = 60) -> JobRecord:
         return wait_for_job(self.store, job_id, timeout_s=timeout_s)

@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared import records
+from shared.job_events import EventKind, transition_event
 from shared.models import (
     JobRecord,
     JobRequest,
@@ -122,3 +123,17 @@ def test_cancellation_is_final_and_keeps_outcomes_attached_once() -> None:
     assert final.status is JobStatus.CANCELLED and len(final.results) == 2
     assert final.finished_at == T0 + timedelta(seconds=1)
     assert not records.awaits_results(final)
+
+
+def test_each_transition_announces_its_event_once() -> None:
+    planning = records.new_record(
+        JobRequest(task="t"), "job-1", orchestrator_model="o", worker_model="w",
+        simulated=True, now=T0,
+    )  # fmt: skip
+    job = running(2)
+    assert transition_event(planning, job) == (EventKind.PLANNED, {"subtasks": 2})
+    final = records.finalized(job, {0: result(0), 1: result(1, ok=False)}, T0)
+    assert transition_event(job, final) == (EventKind.JOB_FINISHED, {"status": "partial"})
+    cancelled = records.with_cancellation(job, T0)
+    assert transition_event(job, cancelled) == (EventKind.CANCELLED, {"status": "cancelled"})
+    assert transition_event(final, final) is None  # a repeat announces nothing
