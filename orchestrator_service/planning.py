@@ -59,8 +59,7 @@ def plan_job(task: Any, app: ChorusCelery, request: JobRequest) -> JobRecord:
         return fail_job(app, record.job_id, reason, Usage())
     except PlanError as exc:
         return fail_job(app, record.job_id, f"planning failed: {exc}", exc.usage or Usage())
-    store.add_spend(record.job_id, usage, model=record.orchestrator_model)
-    # `planned` is announced by the same transaction.
+    # The plan's spend and the `planned` event are recorded by the same transaction.
     updated, _ = store.update(
         record.job_id, lambda r: records.with_plan(r, plan, usage, records.utc_now())
     )
@@ -100,8 +99,6 @@ def _throttle(app: ChorusCelery, model: str, request: JobRequest, max_tokens: in
 
 
 def fail_job(app: ChorusCelery, job_id: str, reason: str, usage: Usage | None = None) -> JobRecord:
-    if usage is not None and usage.total_tokens:
-        app.job_store.add_spend(job_id, usage, model=app.settings.orchestrator_model)
     record, _ = app.job_store.update(
         job_id, lambda r: records.with_failure(r, reason, records.utc_now(), usage)
     )

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.client import Pipeline
 from redis.retry import Retry
 
 from shared import constants, metrics, records
@@ -146,6 +147,9 @@ class JobStore:
                     pipe.set(key, updated.model_dump_json(), ex=self._ttl_s)
                     for field, amount in metrics.finalised_increments(current, updated).items():
                         pipe.hincrbyfloat(constants.METRICS_KEY, field, amount)
+                    spend = records.planning_spend(current, updated)
+                    if spend is not None:
+                        self._queue_spend(pipe, job_id, spend, updated.orchestrator_model)
                     announced = transition_event(current, updated)
                     if announced is not None:
                         events_key = constants.job_events_key(job_id)
@@ -200,15 +204,14 @@ class JobStore:
             _, holder = pipe.execute()
         return bool(holder == claimant)
 
-    def add_spend(self, job_id: str, usage: Usage, *, model: str) -> None:
+    def _queue_spend(self, pipe: Pipeline, job_id: str, usage: Usage, model: str) -> None:
+        """Queue spend for the job's budget ledger and the fleet's token counters."""
         key = constants.job_control_key(job_id)
-        with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(key, "tokens", usage.total_tokens)
-            pipe.hincrbyfloat(key, "cost_usd", usage.cost_usd)
-            pipe.expire(key, self._ttl_s)
-            for field, amount in metrics.token_increments(model, usage).items():
-                pipe.hincrbyfloat(constants.METRICS_KEY, field, amount)
-            pipe.execute()
+        pipe.hincrby(key, "tokens", usage.total_tokens)
+        pipe.hincrbyfloat(key, "cost_usd", usage.cost_usd)
+        pipe.expire(key, self._ttl_s)
+        for field, amount in metrics.token_increments(model, usage).items():
+            pipe.hincrbyfloat(constants.METRICS_KEY, field, amount)
 
     def count_retry(self, stage: str) -> None:
         """One more retry (or re-queue) of a model call at `stage`, for the metrics."""

@@ -102,6 +102,15 @@ def with_failure(
     )
 
 
+def planning_spend(before: JobRecord, after: JobRecord) -> Usage | None:
+    """The planning calls' usage a change brings onto the job's spend ledger: once, when the
+    job leaves `planning` (with a plan or failed), so a redelivered plan step cannot count it
+    twice."""
+    if before.status is not JobStatus.PLANNING or after.status is JobStatus.PLANNING:
+        return None
+    return after.planning_usage if after.planning_usage.total_tokens else None
+
+
 def budget_of(record: JobRecord) -> Budget:
     options = record.request.options
     deadline = None

@@ -137,3 +137,16 @@ def test_each_transition_announces_its_event_once() -> None:
     cancelled = records.with_cancellation(job, T0)
     assert transition_event(job, cancelled) == (EventKind.CANCELLED, {"status": "cancelled"})
     assert transition_event(final, final) is None  # a repeat announces nothing
+
+
+def test_planning_spend_counts_once_when_the_job_leaves_planning() -> None:
+    planning = records.new_record(
+        JobRequest(task="t"), "job-1", orchestrator_model="o", worker_model="w",
+        simulated=True, now=T0,
+    )  # fmt: skip
+    job = running(1)  # planned with 10 input + 5 output tokens
+    assert records.planning_spend(planning, job) == job.planning_usage
+    assert records.planning_spend(job, records.finalized(job, {0: result(0)}, T0)) is None
+    failed = records.with_failure(planning, "no plan", T0, Usage(input_tokens=3))
+    assert records.planning_spend(planning, failed) == Usage(input_tokens=3)
+    assert records.planning_spend(planning, records.with_failure(planning, "x", T0)) is None
