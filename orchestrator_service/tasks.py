@@ -14,14 +14,16 @@ from celery.exceptions import Retry
 from orchestrator_service import dispatch, gathering, planning
 from shared import constants
 from shared.celery_app import ChorusCelery
-from shared.constants import RESULT_LOG_CHARS
 from shared.models import JobRecord, JobStatus
 
 log = logging.getLogger(__name__)
 
 
 @shared_task(
-    name=constants.RUN_JOB_TASK, bind=True, max_retries=None, resultrepr_maxsize=RESULT_LOG_CHARS
+    name=constants.RUN_JOB_TASK,
+    bind=True,
+    max_retries=None,
+    resultrepr_maxsize=constants.RESULT_LOG_CHARS,
 )
 def run_job(self: Any, **payload: Any) -> dict[str, Any]:
     """Plan the job and fan its subtasks out through a chord. Returns {job_id, status}."""
@@ -52,7 +54,7 @@ def run_job(self: Any, **payload: Any) -> dict[str, Any]:
     name=constants.GATHER_RESULTS_TASK,
     bind=True,
     max_retries=None,
-    resultrepr_maxsize=RESULT_LOG_CHARS,
+    resultrepr_maxsize=constants.RESULT_LOG_CHARS,
 )
 def gather_results(self: Any, results: Any = None, *, job_id: str) -> dict[str, Any]:
     """Chord callback: build the final record from the stored results, once."""

@@ -8,7 +8,6 @@ from celery import shared_task
 
 from shared import constants
 from shared.celery_app import ChorusCelery
-from shared.constants import RESULT_LOG_CHARS
 from worker_service.execution import execute
 
 
@@ -16,7 +15,7 @@ from worker_service.execution import execute
     name=constants.RUN_SUBTASK_TASK,
     bind=True,
     max_retries=None,
-    resultrepr_maxsize=RESULT_LOG_CHARS,
+    resultrepr_maxsize=constants.RESULT_LOG_CHARS,
 )
 def run_subtask(self: Any, **payload: Any) -> dict[str, Any] | None:
     """Run one subtask. The result itself is in the job's results hash (the gather step reads
