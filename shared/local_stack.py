@@ -144,6 +144,13 @@ class LocalStack:
         self.processes.append(proc)
         return proc
 
+    def process(self, role: str) -> ManagedProcess:
+        """The running process of a role: `worker1` (node worker1@host), `api`, `redis` …"""
+        for proc in self.processes:
+            if proc.name.partition("@")[0] == role:
+                return proc
+        raise StackError(f"no {role} process in this stack")
+
     def add_api(self, port: int | None = None) -> str:
         proc, url = start_api(self.workdir, self.env, port=port, echo=self._echo)
         self.processes.append(proc)

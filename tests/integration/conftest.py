@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from shared.celery_app import ChorusCelery, create_celery_app
+from shared.job_events import EventKind, JobEvent
 from shared.job_store import JobStore
-from shared.local_stack import LocalStack
+from shared.local_stack import LocalStack, wait_until
 from shared.models import JobRecord
 from shared.settings import Settings
 from shared.submission import build_request, cancel_job, submit_job, wait_for_job
@@ -30,6 +31,17 @@ class JobRunner:
 
     def cancel(self, job_id: str) -> JobRecord:
         return cancel_job(self.store, job_id)
+
+    def events(self, job_id: str, kind: EventKind) -> list[JobEvent]:
+        return [e for e in self.app.job_events.read(job_id, "0", block_ms=100) if e.kind is kind]
+
+    def wait_started(self, job_id: str, count: int, *, timeout_s: float = 30) -> None:
+        """Until `count` subtasks have a model call in flight."""
+        wait_until(
+            lambda: len(self.events(job_id, EventKind.SUBTASK_STARTED)) >= count,
+            timeout_s=timeout_s,
+            what=f"{count} subtask calls in flight",
+        )
 
     def wait(self, job_id: str, *, timeout_s: float = 60) -> JobRecord:
         return wait_for_job(self.store, job_id, timeout_s=timeout_s)

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from shared.job_events import EventKind
-from shared.local_stack import LocalStack, ManagedProcess, start_redis, wait_until
+from shared.local_stack import LocalStack, start_redis, wait_until
 from shared.models import JobStatus, SubtaskStatus
-from tests.integration.conftest import JobRunner, runner_for
+from tests.integration.conftest import runner_for
 from tests.support.simulator_control import SimulatorControl
 
 pytestmark = pytest.mark.fault
@@ -26,14 +26,6 @@ pytestmark = pytest.mark.fault
 StackFactory = Callable[..., LocalStack]
 # Heartbeats every second, dead after 4: the test waits seconds, not the default 15.
 FAST_HEARTBEAT = {"CHORUS_HEARTBEAT_INTERVAL_S": "1", "CHORUS_HEARTBEAT_TTL_S": "4"}
-
-
-def _process(stack: LocalStack, prefix: str) -> ManagedProcess:
-    return next(p for p in stack.processes if p.name.startswith(prefix))
-
-
-def _events(runner: JobRunner, job_id: str, kind: EventKind) -> list[object]:
-    return [e for e in runner.app.job_events.read(job_id, "0", block_ms=100) if e.kind is kind]
 
 
 def _in_flight(sim: SimulatorControl, count: int) -> Callable[[], bool]:
@@ -46,12 +38,8 @@ def test_sigkill_the_only_worker_mid_call_then_start_another(stack_factory: Stac
     )
     runner = runner_for(stack)
     job_id = runner.submit("Survive a crash", options={"max_subtasks": 4})
-    wait_until(
-        lambda: len(_events(runner, job_id, EventKind.SUBTASK_STARTED)) >= 4,
-        timeout_s=30,
-        what="four calls in flight",
-    )
-    _process(stack, "worker1@").kill()  # SIGKILL: no shutdown code runs at all
+    runner.wait_started(job_id, 4)
+    stack.process("worker1").kill()  # SIGKILL: no shutdown code runs at all
     killed_at = time.monotonic()
     stack.add_worker("worker2")
 
@@ -60,7 +48,7 @@ def test_sigkill_the_only_worker_mid_call_then_start_another(stack_factory: Stac
     assert record.status is JobStatus.SUCCEEDED
     assert all(r.status is SubtaskStatus.SUCCEEDED for r in record.results)
     assert {str(r.worker).split("@")[0] for r in record.results} == {"worker2"}
-    assert len(_events(runner, job_id, EventKind.SUBTASK_FINISHED)) == 4  # each output once
+    assert len(runner.events(job_id, EventKind.SUBTASK_FINISHED)) == 4  # each output once
     # Handed back by heartbeat (default: dead after 15 s), not the one-hour visibility timeout.
     assert recovered_s < 35, f"took {recovered_s:.0f}s"
 
@@ -74,12 +62,12 @@ def test_sigkill_the_orchestrator_mid_plan_then_restart_it(stack_factory: StackF
     job_id = runner.submit("Plan through a crash", options={"max_subtasks": 2})
     wait_until(_in_flight(sim, 1), timeout_s=30, what="the planning call in flight")
     assert runner.store.get(job_id).status is JobStatus.PLANNING
-    _process(stack, "orchestrator@").kill()
+    stack.process("orchestrator").kill()
     stack.add_orchestrator("orchestrator2")
 
     record = runner.wait(job_id, timeout_s=60)
     assert record.status is JobStatus.SUCCEEDED and len(record.results) == 2
-    assert len(_events(runner, job_id, EventKind.PLANNED)) == 1  # planned once on record
+    assert len(runner.events(job_id, EventKind.PLANNED)) == 1  # planned once on record
 
 
 def test_redis_restart_mid_job_loses_nothing(stack_factory: StackFactory, workdir: Path) -> None:
@@ -91,11 +79,7 @@ def test_redis_restart_mid_job_loses_nothing(stack_factory: StackFactory, workdi
         )
         runner = runner_for(stack)
         job_id = runner.submit("Outlive a Redis restart", options={"max_subtasks": 3})
-        wait_until(
-            lambda: len(_events(runner, job_id, EventKind.SUBTASK_STARTED)) >= 3,
-            timeout_s=30,
-            what="three calls in flight",
-        )
+        runner.wait_started(job_id, 3)
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         redis_proc.stop()  # SIGTERM: Redis flushes its append-only file and exits
         time.sleep(1.0)  # the model calls finish while Redis is down
@@ -104,7 +88,7 @@ def test_redis_restart_mid_job_loses_nothing(stack_factory: StackFactory, workdi
         record = runner.wait(job_id, timeout_s=90)
         assert record.status is JobStatus.SUCCEEDED
         assert len(record.results) == 3
-        assert len(_events(runner, job_id, EventKind.SUBTASK_FINISHED)) == 3
+        assert len(runner.events(job_id, EventKind.SUBTASK_FINISHED)) == 3
         # Workers and the orchestrator are consuming again: a new job runs through.
         again = runner.run("After the restart", options={"max_subtasks": 2}, timeout_s=60)
         assert again.status is JobStatus.SUCCEEDED

@@ -15,7 +15,6 @@ from kombu import Connection, Exchange, Queue
 from shared import constants
 from shared.local_stack import (
     LocalStack,
-    ManagedProcess,
     wait_until,
 )
 from shared.models import JobStatus
@@ -57,10 +56,6 @@ def publish_pickled_task(redis_url: str, queue_name: str, task_name: str, marker
     return task_id
 
 
-def process(stack: LocalStack, name: str) -> ManagedProcess:
-    return next(p for p in stack.processes if p.name.split("@")[0] == name)
-
-
 @pytest.mark.fault
 @pytest.mark.parametrize(
     ("queue_name", "task_name", "node"),
@@ -83,7 +78,7 @@ def test_a_pickled_message_is_refused_never_unpickled_and_the_worker_keeps_servi
     assert control.exists()
 
     marker = tmp_path / "worker-unpickled"
-    consumer = process(chorus_stack, node)
+    consumer = chorus_stack.process(node)
     pid, log_offset = consumer.pid, len(consumer.log_text())
     task_id = publish_pickled_task(chorus_stack.redis_url, queue_name, task_name, marker)
 

@@ -10,27 +10,12 @@ from collections.abc import Callable
 import pytest
 
 from shared.job_events import EventKind
-from shared.local_stack import LocalStack, ManagedProcess, wait_until
+from shared.local_stack import LocalStack
 from shared.models import JobStatus, SubtaskStatus
-from tests.integration.conftest import JobRunner, runner_for
+from tests.integration.conftest import runner_for
 from tests.support.simulator_control import SimulatorControl
 
 StackFactory = Callable[..., LocalStack]
-
-
-def _worker(stack: LocalStack, name: str) -> ManagedProcess:
-    return next(p for p in stack.processes if p.name.startswith(f"{name}@"))
-
-
-def _wait_started(runner: JobRunner, job_id: str, count: int, timeout_s: float = 30) -> None:
-    """Until `count` subtasks have a model call in flight."""
-    events = runner.app.job_events
-
-    def started() -> bool:
-        seen = events.read(job_id, "0", block_ms=200)
-        return sum(e.kind is EventKind.SUBTASK_STARTED for e in seen) >= count
-
-    wait_until(started, timeout_s=timeout_s, what=f"{count} subtasks in flight")
 
 
 def test_two_worker_processes_share_the_subtasks_of_one_job(stack_factory: StackFactory) -> None:
@@ -49,7 +34,7 @@ def test_two_worker_processes_share_the_subtasks_of_one_job(stack_factory: Stack
     # Logs are JSON lines, and each subtask's lines carry its job and index.
     lines = [
         json.loads(line)
-        for proc in (_worker(stack, "worker1"), _worker(stack, "worker2"))
+        for proc in (stack.process("worker1"), stack.process("worker2"))
         for line in proc.log_text().splitlines()
         if line.startswith("{")
     ]
@@ -64,8 +49,8 @@ def test_sigterm_mid_job_lets_in_flight_calls_finish(stack_factory: StackFactory
                           simulator_plan_size=3)  # fmt: skip
     runner = runner_for(stack)
     job_id = runner.submit("Stop gently", options={"max_subtasks": 3})
-    _wait_started(runner, job_id, 3)
-    worker = _worker(stack, "worker1")
+    runner.wait_started(job_id, 3)
+    worker = stack.process("worker1")
     stopped_at = time.monotonic()
     worker.process.send_signal(signal.SIGTERM)
 
@@ -89,8 +74,8 @@ def test_sigterm_past_the_grace_period_hands_subtasks_back(stack_factory: StackF
     )  # fmt: skip
     runner = runner_for(stack)
     job_id = runner.submit("Stop now", options={"max_subtasks": 3})
-    _wait_started(runner, job_id, 3)
-    worker = _worker(stack, "worker1")
+    runner.wait_started(job_id, 3)
+    worker = stack.process("worker1")
     worker.process.send_signal(signal.SIGTERM)
     worker.process.wait(timeout=20)  # gone after the 1 s grace, long before the 6 s calls end
     assert runner.store.results_count(job_id) == 0
@@ -101,8 +86,4 @@ def test_sigterm_past_the_grace_period_hands_subtasks_back(stack_factory: StackF
     assert record.status is JobStatus.SUCCEEDED
     assert all(r.status is SubtaskStatus.SUCCEEDED for r in record.results)
     assert {r.worker.split("@")[0] for r in record.results if r.worker} == {"worker2"}
-    finished = [
-        e for e in runner.app.job_events.read(job_id, "0", block_ms=100)
-        if e.kind is EventKind.SUBTASK_FINISHED
-    ]  # fmt: skip
-    assert len(finished) == 3  # each output recorded once
+    assert len(runner.events(job_id, EventKind.SUBTASK_FINISHED)) == 3  # each output recorded once
