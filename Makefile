@@ -9,25 +9,37 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 NEED_EMBEDDED_REDIS := $(shell command -v redis-server >/dev/null 2>&1 || [ -n "$$REDIS_URL" ] || echo yes)
 EXTRAS := $(if $(NEED_EMBEDDED_REDIS),embedded-redis,)
 
-.PHONY: demo test lint format bench install install-dev install-bench clean
+comma := ,
+# editable_mode=strict links every module into build/__editable__.*, a plain folder on sys.path
+# that mypy and other tools can follow (the default mode maps `chorus` -> shared/ with an import
+# hook they cannot). A new or removed module changes $(LAYOUT) and so re-links the tree.
+EDITABLE := -e . --config-settings editable_mode=strict
+SOURCES := $(sort $(shell find shared orchestrator_service worker_service -name '*.py' -o -name py.typed))
+LAYOUT := $(VENV)/.layout
+
+$(LAYOUT): FORCE | $(PY)
+	@echo '$(SOURCES)' | cmp -s - $@ || echo '$(SOURCES)' > $@
+
+FORCE:
+
+.PHONY: demo test lint format bench install install-dev install-bench clean FORCE
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit("Chorus needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed-runtime: $(PY) pyproject.toml constraints.txt
-	$(PIP) install -c constraints.txt -e "$(if $(EXTRAS),.[$(EXTRAS)],.)"
+$(VENV)/.installed-runtime: $(PY) pyproject.toml constraints.txt $(LAYOUT)
+	$(PIP) install -c constraints.txt $(subst -e .,-e "$(if $(EXTRAS),.[$(EXTRAS)],.)",$(EDITABLE))
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed-runtime
-	$(PIP) install -c constraints.txt -e ".[dev$(if $(EXTRAS),$(comma)$(EXTRAS),)]"
+	$(PIP) install -c constraints.txt $(subst -e .,-e ".[dev$(if $(EXTRAS),$(comma)$(EXTRAS),)]",$(EDITABLE))
 	@touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed-dev
-	$(PIP) install -c constraints.txt -e ".[dev,bench$(if $(EXTRAS),$(comma)$(EXTRAS),)]"
+	$(PIP) install -c constraints.txt $(subst -e .,-e ".[dev,bench$(if $(EXTRAS),$(comma)$(EXTRAS),)]",$(EDITABLE))
 	@touch $@
 
-comma := ,
 
 install: $(VENV)/.installed-runtime
 install-dev: $(VENV)/.installed-dev
@@ -52,4 +64,4 @@ bench: install-bench
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-result.json
+	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache demo-result.json

@@ -21,10 +21,10 @@ from typing import Any, TypeVar
 from celery import Celery, chord, group
 
 from bench import workload
-from shared.errors import ModelCallError
-from shared.model_client import ModelClient
-from shared.models import JobRequest
-from shared.settings import Settings
+from chorus.contract.models import JobRequest
+from chorus.errors import ModelCallError
+from chorus.llm.client import ModelClient
+from chorus.settings import Settings
 
 REDIS_URL_ENV = "BENCH_BARE_REDIS_URL"
 PLAN_QUEUE = "bench-bare-plan"

@@ -12,10 +12,10 @@ import anthropic
 
 from bench import workload
 from bench.systems import JobTiming
-from shared import prompts
-from shared.model_client import ModelClient
-from shared.models import PlanDraft, Subtask
-from shared.settings import Settings
+from chorus.contract.models import PlanDraft, Subtask
+from chorus.core import prompts
+from chorus.llm.client import ModelClient
+from chorus.settings import Settings
 
 
 @dataclass(frozen=True)

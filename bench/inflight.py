@@ -12,7 +12,7 @@ from bench.baselines import AsyncioGather
 from bench.infra import BARE_DB, Infra
 from bench.resources import peak_rss_mb
 from bench.systems import BareChordSystem, ChorusSystem, System
-from shared import constants
+from chorus.contract import limits
 
 LATENCY_MS = 1000.0
 CHORUS_DB = 2
@@ -44,7 +44,7 @@ def run(
             "worker_peak_rss": peak_rss_mb(worker.pid),
         }
         pool_rows.append(
-            {"pool": "threads", "concurrency": constants.DEFAULT_WORKER_CONCURRENCY, **threads}
+            {"pool": "threads", "concurrency": limits.DEFAULT_WORKER_CONCURRENCY, **threads}
         )
         if core:
             systems: dict[str, Any] = {"chorus": threads}
@@ -65,13 +65,13 @@ def run(
                 "jobs": jobs,
                 "subtasks": subtasks,
                 "worker_processes": 1,
-                "worker_concurrency": constants.DEFAULT_WORKER_CONCURRENCY,
-                "orchestrator_concurrency": constants.DEFAULT_ORCHESTRATOR_CONCURRENCY,
+                "worker_concurrency": limits.DEFAULT_WORKER_CONCURRENCY,
+                "orchestrator_concurrency": limits.DEFAULT_ORCHESTRATOR_CONCURRENCY,
                 "systems": systems,
             }
         if pools:
             for pool, concurrency in (
-                ("gevent", constants.DEFAULT_WORKER_CONCURRENCY),
+                ("gevent", limits.DEFAULT_WORKER_CONCURRENCY),
                 ("prefork", PREFORK_CONCURRENCY),
             ):
                 infra.remove_worker(stack, worker)

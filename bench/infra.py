@@ -14,9 +14,9 @@ from types import TracebackType
 
 from bench import bare_chord
 from bench.workload import SIMULATOR_PLAN_SIZE
-from shared import constants
-from shared.local_processes import start_celery_worker
-from shared.local_stack import (
+from chorus.contract import limits, names
+from chorus.devstack.processes import start_celery_worker
+from chorus.devstack.stack import (
     LocalStack,
     ManagedProcess,
     StackError,
@@ -93,8 +93,8 @@ class Infra:
         env = {**self.env(), bare_chord.REDIS_URL_ENV: self.redis_url(BARE_DB)}
         procs = []
         for queue, concurrency in (
-            (bare_chord.PLAN_QUEUE, constants.DEFAULT_ORCHESTRATOR_CONCURRENCY),
-            (bare_chord.WORK_QUEUE, constants.DEFAULT_WORKER_CONCURRENCY),
+            (bare_chord.PLAN_QUEUE, limits.DEFAULT_ORCHESTRATOR_CONCURRENCY),
+            (bare_chord.WORK_QUEUE, limits.DEFAULT_WORKER_CONCURRENCY),
         ):
             argv = [
                 sys.executable, "-m", "celery", "-A", "bench.bare_chord", "worker",
@@ -130,9 +130,9 @@ class Infra:
         proc = start_celery_worker(
             stack.workdir,
             stack.env,
-            queue=constants.SUBTASKS_QUEUE,
+            queue=names.SUBTASKS_QUEUE,
             node_name=f"{name}@%h",
-            concurrency=concurrency or constants.DEFAULT_WORKER_CONCURRENCY,
+            concurrency=concurrency or limits.DEFAULT_WORKER_CONCURRENCY,
             pool=pool,
             wait=False,
         )

@@ -11,12 +11,14 @@ from typing import Any, Generic, Protocol, TypeVar, cast
 from celery.result import AsyncResult
 
 from bench import bare_chord, workload
-from shared import constants
-from shared.celery_app import create_celery_app
-from shared.job_store import JobStore, redis_client
-from shared.models import JobStatus
-from shared.settings import Settings
-from shared.submission import build_request, enqueue_job, wait_for_job
+from chorus.contract import names
+from chorus.contract.models import JobStatus
+from chorus.core.submission import build_request
+from chorus.runtime.app import create_celery_app
+from chorus.runtime.enqueue import enqueue_job
+from chorus.settings import Settings
+from chorus.store.connection import redis_client
+from chorus.store.jobs import JobStore, wait_for_job
 
 TIMEOUT_S = 120.0
 POLL_S = 0.01  # well under the 150 ms budget being checked
@@ -97,7 +99,7 @@ class ChorusSystem(QueuedSystem[str]):
         return (record.finished_at - record.created_at).total_seconds()
 
     def retries(self) -> int:
-        counters = cast(dict[str, str], self._redis.hgetall(constants.METRICS_KEY))
+        counters = cast(dict[str, str], self._redis.hgetall(names.METRICS_KEY))
         return sum(int(float(v)) for k, v in counters.items() if k.startswith("retries:"))
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ from bench.baselines import AsyncioGather, SequentialLoop
 from bench.infra import BARE_DB, Infra
 from bench.resources import CostMeter, RedisFootprint, Snapshot, peak_rss_mb
 from bench.systems import BareChordSystem, ChorusSystem, System
-from shared import constants
+from chorus.contract import names
 
 LATENCY_MS = 0.0
 CHORUS_DB = 1
@@ -105,7 +105,7 @@ def _core(
 ) -> dict[str, Any]:
     footprints = {
         "chorus": RedisFootprint(
-            infra.redis_url(CHORUS_DB), [constants.ORCHESTRATOR_QUEUE, constants.SUBTASKS_QUEUE]
+            infra.redis_url(CHORUS_DB), [names.ORCHESTRATOR_QUEUE, names.SUBTASKS_QUEUE]
         ),
         "bare_chord": RedisFootprint(
             infra.redis_url(BARE_DB),

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import constants
-from shared.models import JobRequest, Subtask, SubtaskAssignment
+from chorus.contract import limits
+from chorus.contract.models import JobRequest, Subtask, SubtaskAssignment
 
 TASK = "Write a product description for a new eco-friendly water bottle."
 CONTEXT: dict[str, Any] = {"target_audience": "environmentally conscious millennials"}
 
 # The simulators plan this many items and `max_subtasks` cuts the plan down, so one simulator
 # serves every point of the subtasks curve.
-SIMULATOR_PLAN_SIZE = constants.HARD_MAX_SUBTASKS
+SIMULATOR_PLAN_SIZE = limits.HARD_MAX_SUBTASKS
 
-ORCHESTRATOR_MODEL = constants.DEFAULT_ORCHESTRATOR_MODEL
-WORKER_MODEL = constants.DEFAULT_WORKER_MODEL
-PLAN_MAX_TOKENS = constants.DEFAULT_PLAN_MAX_TOKENS
-WORKER_MAX_TOKENS = constants.DEFAULT_WORKER_MAX_TOKENS
+ORCHESTRATOR_MODEL = limits.DEFAULT_ORCHESTRATOR_MODEL
+WORKER_MODEL = limits.DEFAULT_WORKER_MODEL
+PLAN_MAX_TOKENS = limits.DEFAULT_PLAN_MAX_TOKENS
+WORKER_MAX_TOKENS = limits.DEFAULT_WORKER_MAX_TOKENS
 
 
 def payload(subtasks: int) -> dict[str, Any]:

@@ -11,18 +11,19 @@ full, so an early callback delays a job, never cuts it short.
 
 from __future__ import annotations
 
-from celery import chord, group
+from celery import Celery, chord, group
 
-from shared import records
-from shared.celery_app import ChorusCelery
-from shared.models import JobRecord, SubtaskAssignment
-from shared.signatures import gather_signature, subtask_signature
+from chorus.contract.models import JobRecord, SubtaskAssignment
+from chorus.core import records
+from chorus.runtime.signatures import gather_signature, subtask_signature
+from chorus.settings import Settings
 
 
-def assignments(app: ChorusCelery, record: JobRecord) -> list[SubtaskAssignment]:
+def assignments(settings: Settings, record: JobRecord) -> list[SubtaskAssignment]:
+    """What each worker gets: everything it needs, nothing it must look up (pure)."""
     assert record.plan is not None
     request = record.request
-    max_tokens = request.options.worker_max_tokens or app.settings.worker_max_tokens
+    max_tokens = request.options.worker_max_tokens or settings.worker_max_tokens
     budget = records.budget_of(record)
     return [
         SubtaskAssignment(
@@ -38,9 +39,9 @@ def assignments(app: ChorusCelery, record: JobRecord) -> list[SubtaskAssignment]
     ]
 
 
-def dispatch_subtasks(app: ChorusCelery, record: JobRecord) -> str:
+def dispatch_subtasks(app: Celery, settings: Settings, record: JobRecord) -> str:
     """Send the chord; returns its group id."""
-    header = group(subtask_signature(app, a) for a in assignments(app, record))
+    header = group(subtask_signature(app, a) for a in assignments(settings, record))
     if not header.tasks:
         raise ValueError("refusing to dispatch a chord with no subtasks")
     result = chord(header, gather_signature(app, record.job_id)).apply_async()

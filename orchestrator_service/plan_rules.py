@@ -4,9 +4,9 @@ A subtask is never silently dropped: a draft that breaks a rule is rejected as a
 a message the model can act on in a repair round and a person can read on the record.
 """
 
-from shared import constants
-from shared.errors import PlanError
-from shared.models import Plan, PlanDraft, Subtask
+from chorus.contract import limits
+from chorus.contract.models import Plan, PlanDraft, Subtask
+from chorus.errors import PlanError
 
 
 def _clean(text: str) -> str:
@@ -29,9 +29,9 @@ def validate_plan(draft: PlanDraft, max_subtasks: int) -> Plan:
         description = item.description.strip()
         if not kind:
             problems.append(f"subtask {index} has an empty type")
-        elif len(kind) > constants.MAX_SUBTASK_TYPE_CHARS:
+        elif len(kind) > limits.MAX_SUBTASK_TYPE_CHARS:
             problems.append(
-                f"subtask {index} type is over {constants.MAX_SUBTASK_TYPE_CHARS} characters"
+                f"subtask {index} type is over {limits.MAX_SUBTASK_TYPE_CHARS} characters"
             )
         elif kind.casefold() in seen:
             problems.append(
@@ -41,10 +41,10 @@ def validate_plan(draft: PlanDraft, max_subtasks: int) -> Plan:
             seen[kind.casefold()] = index
         if not description:
             problems.append(f"subtask {index} has an empty description")
-        elif len(description) > constants.MAX_SUBTASK_DESCRIPTION_CHARS:
+        elif len(description) > limits.MAX_SUBTASK_DESCRIPTION_CHARS:
             problems.append(
                 f"subtask {index} description is over "
-                f"{constants.MAX_SUBTASK_DESCRIPTION_CHARS} characters"
+                f"{limits.MAX_SUBTASK_DESCRIPTION_CHARS} characters"
             )
         if not problems:
             subtasks.append(Subtask(index=index, type=kind, description=description))

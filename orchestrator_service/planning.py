@@ -1,25 +1,33 @@
-"""The planning step of `orchestrator.run_job`: record the job, ask for a plan, store it.
+"""The planning step of `orchestrator.run_job`: record the job, ask for a plan, store it, and
+hand the record to the dispatcher.
 
-Transient model failures are retried through Celery (`task.retry` with a countdown), so a
-job waiting out a 529 holds no worker slot. A plan that breaks the rules gets one repair
-round in which the model sees the validation error; then the job fails with the reason.
+Transient model failures ask for a retry (`RetryLater`), so a job waiting out a 529 holds no
+worker slot. A plan that breaks the rules gets one repair round in which the model sees the
+validation error; then the job fails with the reason.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pydantic
 
-from orchestrator_service.plan_rules import validate_plan
-from shared import records
-from shared.celery_app import ChorusCelery
-from shared.errors import ModelCallError, PlanError
-from shared.models import JobRecord, JobRequest, JobStatus, Plan, Usage, describe_validation_error
-from shared.rate_limiter import CallCost, estimate_input_tokens, wait_for_slot
-from shared.retry_policy import next_retry_delay_s
-from shared.submission import initial_record
+from chorus.contract.models import (
+    JobRecord,
+    JobRequest,
+    JobStatus,
+    Plan,
+    Usage,
+    describe_validation_error,
+)
+from chorus.core import records, retry
+from chorus.core.ports import TaskDeps
+from chorus.core.rates import CallCost, estimate_input_tokens, wait_for_slot
+from chorus.core.submission import initial_record
+from chorus.errors import ModelCallError, PlanError, RetryLater
+from chorus.orchestrator_service.plan_rules import validate_plan
 
 log = logging.getLogger(__name__)
 
@@ -35,46 +43,77 @@ def parse_request(payload: dict[str, Any], *, fallback_job_id: str) -> JobReques
     return request if request.job_id else request.model_copy(update={"job_id": fallback_job_id})
 
 
-def plan_job(task: Any, app: ChorusCelery, request: JobRequest) -> JobRecord:
-    """Create (or resume) the record and bring it to `running` with a plan, or to `failed`."""
-    settings = app.settings
-    store = app.job_store
+def run_job(
+    deps: TaskDeps,
+    payload: dict[str, Any],
+    *,
+    task_id: str,
+    retries: int,
+    dispatch: Callable[[JobRecord], object],
+) -> dict[str, Any]:
+    """Plan the job and fan its subtasks out through `dispatch`. Returns {job_id, status}."""
+    request = parse_request(payload, fallback_job_id=task_id)
+    if isinstance(request, str):
+        log.warning("rejected run_job message: %s", request)
+        return {"job_id": payload.get("job_id"), "status": "rejected", "error": request}
     assert request.job_id is not None
-    # Resumed when submit_job wrote it first (the usual case: one read); created here for
-    # clients that enqueue straight to Celery.
-    record = store.find(request.job_id) or store.create(initial_record(request, settings))
+    try:
+        record = plan_job(deps, request, retries=retries)
+        if record.status is JobStatus.RUNNING:
+            dispatch(record)
+    except RetryLater:
+        raise
+    except Exception as exc:
+        # Redis blips and bugs alike: try again (a redelivery resumes where it stopped), and in
+        # the end fail the job on record rather than leave it hanging.
+        delay = retry.internal_error_delay_s(retries, deps.settings)
+        if delay is not None:
+            log.warning("run_job %s hit %s; retrying", request.job_id, type(exc).__name__)
+            raise RetryLater(delay, f"internal error: {type(exc).__name__}") from exc
+        log.exception("run_job %s failed", request.job_id)
+        record = fail_job(deps, request.job_id, f"internal error: {type(exc).__name__}")
+    return {"job_id": record.job_id, "status": record.status.value}
+
+
+def plan_job(deps: TaskDeps, request: JobRequest, *, retries: int) -> JobRecord:
+    """Create (or resume) the record and bring it to `running` with a plan, or to `failed`."""
+    store = deps.store
+    assert request.job_id is not None
+    # Resumed when submit wrote it first (the usual case: one read); created here for clients
+    # that enqueue straight to Celery.
+    record = store.find(request.job_id) or store.create(initial_record(request, deps.settings))
     if record.status is not JobStatus.PLANNING:
         # A redelivered message: the plan is already stored (or the job is over).
         return record
     try:
-        plan, usage = _ask_for_plan(app, record)
+        plan, usage = _ask_for_plan(deps, record)
     except ModelCallError as exc:
-        attempt = task.request.retries + 1
-        delay = next_retry_delay_s(exc.retryable, exc.retry_after_s, attempt, settings)
+        attempt = retries + 1
+        delay = retry.next_retry_delay_s(exc.retryable, exc.retry_after_s, attempt, deps.settings)
         if delay is not None:
             log.info("planning %s: retry %d in %.1fs: %s", record.job_id, attempt, delay, exc)
             store.count_retry("plan")
-            raise task.retry(countdown=delay, exc=exc) from exc
+            raise RetryLater(delay, exc.message) from exc
         reason = f"planning failed after {attempt} attempt(s): {exc.message}"
-        return fail_job(app, record.job_id, reason, Usage())
+        return fail_job(deps, record.job_id, reason, Usage())
     except PlanError as exc:
-        return fail_job(app, record.job_id, f"planning failed: {exc}", exc.usage or Usage())
+        return fail_job(deps, record.job_id, f"planning failed: {exc}", exc.usage or Usage())
     # The plan's spend and the `planned` event are recorded by the same transaction.
     updated, _ = store.update(
-        record.job_id, lambda r: records.with_plan(r, plan, usage, records.utc_now())
+        record.job_id, lambda r: records.with_plan(r, plan, usage, deps.clock())
     )
     return updated
 
 
-def _ask_for_plan(app: ChorusCelery, record: JobRecord) -> tuple[Plan, Usage]:
+def _ask_for_plan(deps: TaskDeps, record: JobRecord) -> tuple[Plan, Usage]:
     request = record.request
-    max_tokens = request.options.plan_max_tokens or app.settings.plan_max_tokens
+    max_tokens = request.options.plan_max_tokens or deps.settings.plan_max_tokens
     usage = Usage()
     feedback: str | None = None
     for round_no in range(REPAIR_ROUNDS + 1):
-        _throttle(app, record.orchestrator_model, request, max_tokens)
+        _throttle(deps, record.orchestrator_model, request, max_tokens)
         try:
-            reply = app.model_client.plan(
+            reply = deps.model.plan(
                 request, model=record.orchestrator_model, max_tokens=max_tokens, feedback=feedback
             )
             usage = usage + reply.usage
@@ -88,18 +127,18 @@ def _ask_for_plan(app: ChorusCelery, record: JobRecord) -> tuple[Plan, Usage]:
     raise AssertionError("unreachable")
 
 
-def _throttle(app: ChorusCelery, model: str, request: JobRequest, max_tokens: int) -> None:
+def _throttle(deps: TaskDeps, model: str, request: JobRequest, max_tokens: int) -> None:
     """Planning calls are few, so they wait for a slot in place (up to one window) rather
     than spend a retry attempt; past that they count as a retryable failure."""
     cost = CallCost(estimate_input_tokens(request.task, str(request.context)), max_tokens)
-    window = app.settings.rate_limit_window_s
-    wait = wait_for_slot(app.rate_limiter, model, cost, max_sleep_s=window + 1)
+    window = deps.settings.rate_limit_window_s
+    wait = wait_for_slot(deps.limiter, model, cost, max_sleep_s=window + 1, sleep=deps.sleep)
     if wait > 0:
         raise ModelCallError("rate limit: no slot for planning", retryable=True, retry_after_s=wait)
 
 
-def fail_job(app: ChorusCelery, job_id: str, reason: str, usage: Usage | None = None) -> JobRecord:
-    record, _ = app.job_store.update(
-        job_id, lambda r: records.with_failure(r, reason, records.utc_now(), usage)
+def fail_job(deps: TaskDeps, job_id: str, reason: str, usage: Usage | None = None) -> JobRecord:
+    record, _ = deps.store.update(
+        job_id, lambda r: records.with_failure(r, reason, deps.clock(), usage)
     )
     return record

@@ -1,19 +1,18 @@
 """Optional synthesis: one more model call that combines the worker outputs into an answer.
 
-Transient failures retry through Celery like every model call; a permanent one leaves the
-job's results intact and records why there is no synthesis.
+Transient failures ask for a retry like every model call; a permanent one leaves the job's
+results intact and records why there is no synthesis.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from shared.celery_app import ChorusCelery
-from shared.errors import ModelCallError
-from shared.models import JobRecord, JobStatus, SubtaskResult, SubtaskStatus, Usage
-from shared.records import Synthesis
-from shared.retry_policy import next_retry_delay_s
+from chorus.contract.models import JobRecord, JobStatus, SubtaskResult, SubtaskStatus, Usage
+from chorus.core import retry
+from chorus.core.ports import TaskDeps
+from chorus.core.records import Synthesis
+from chorus.errors import ModelCallError, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,7 @@ def wanted(record: JobRecord, results: dict[int, SubtaskResult]) -> bool:
 
 
 def synthesize(
-    task: Any, app: ChorusCelery, record: JobRecord, results: dict[int, SubtaskResult]
+    deps: TaskDeps, record: JobRecord, results: dict[int, SubtaskResult], *, retries: int
 ) -> Synthesis:
     outputs = [
         {"type": r.type, "output": r.output or ""}
@@ -34,19 +33,19 @@ def synthesize(
     ]
     options = record.request.options
     try:
-        reply = app.model_client.synthesize(
+        reply = deps.model.synthesize(
             record.request.task,
             record.request.context,
             outputs,
             model=record.orchestrator_model,
-            max_tokens=options.plan_max_tokens or app.settings.plan_max_tokens,
+            max_tokens=options.plan_max_tokens or deps.settings.plan_max_tokens,
         )
     except ModelCallError as exc:
-        attempt = task.request.retries + 1
-        delay = next_retry_delay_s(exc.retryable, exc.retry_after_s, attempt, app.settings)
+        attempt = retries + 1
+        delay = retry.next_retry_delay_s(exc.retryable, exc.retry_after_s, attempt, deps.settings)
         if delay is not None:
-            app.job_store.count_retry("synthesis")
-            raise task.retry(countdown=delay, exc=exc) from exc
+            deps.store.count_retry("synthesis")
+            raise RetryLater(delay, exc.message) from exc
         log.warning("synthesis for %s failed: %s", record.job_id, exc.message)
         return Synthesis(text=None, usage=Usage(), error=exc.message)
     return Synthesis(text=reply.output, usage=reply.usage)

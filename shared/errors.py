@@ -1,25 +1,58 @@
-"""The one place that sorts model-call failures into retryable and permanent.
+"""Every error Chorus raises on purpose, under one root: catch `ChorusError` and nothing a
+user can act on escapes. Each class also derives from the builtin it refines (`LookupError`,
+`TimeoutError`, `ValueError`), so code written against those keeps working.
 
-Everything that talks to the anthropic SDK converts its exceptions here, so retry decisions
-are made on `ModelCallError.retryable` and never on SDK classes scattered through the code.
+Model-call failures are classified at the SDK boundary (`chorus.llm.errors`); nothing here
+imports the SDK.
 """
 
 from __future__ import annotations
 
-import email.utils
-import time
-from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-import anthropic
-
-from shared.models import Usage
-
-# Statuses worth another try: throttling, overload and server-side failures.
-RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+if TYPE_CHECKING:
+    from chorus.contract.models import Usage
 
 
 class ChorusError(Exception):
     """Base of every error Chorus raises on purpose."""
+
+
+class ConfigError(ChorusError, ValueError):
+    """A setting, token list or profile is invalid; the message names it (never its secret)."""
+
+
+class InvalidRequest(ChorusError, ValueError):
+    """A job request failed validation; the message names each field at fault."""
+
+
+class JobNotFound(ChorusError, LookupError):
+    """No such job: unknown, another tenant's, or expired after its TTL."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job {job_id!r}")
+        self.job_id = job_id
+
+
+class JobTimeout(ChorusError, TimeoutError):
+    """A job did not reach a final status within the time a caller was willing to wait."""
+
+
+class InvalidTransition(ChorusError):
+    """The record is not in a state that allows this change (e.g. already final)."""
+
+
+class ApiError(ChorusError):
+    """The HTTP API answered with an error status; `message` is its readable line."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class StackError(ChorusError, RuntimeError):
+    """A local process (Redis, simulator, Celery, API) could not be started or exited."""
 
 
 class ModelCallError(ChorusError):
@@ -50,48 +83,15 @@ class PlanError(ChorusError):
         self.usage = usage
 
 
-def classify_model_error(exc: Exception) -> ModelCallError:
-    """Translate an SDK exception into a ModelCallError with a clear, secret-free message."""
-    if isinstance(exc, ModelCallError):
-        return exc
-    if isinstance(exc, anthropic.APITimeoutError):
-        return ModelCallError("model call timed out", retryable=True)
-    if isinstance(exc, anthropic.APIConnectionError):
-        return ModelCallError("could not connect to the model endpoint", retryable=True)
-    if isinstance(exc, anthropic.APIStatusError):
-        status = exc.status_code
-        detail = _error_detail(exc)
-        retryable = status in RETRYABLE_STATUSES or status >= 500
-        return ModelCallError(
-            f"model endpoint answered {status}: {detail}",
-            retryable=retryable,
-            status=status,
-            retry_after_s=_retry_after(exc) if retryable else None,
-        )
-    return ModelCallError(f"model call failed: {type(exc).__name__}", retryable=False)
+class RetryLater(ChorusError):
+    """Raised by task logic to ask for another try in `countdown` seconds. The Celery wrapper
+    turns it into `task.retry`, so the waiting message holds no worker slot; `kwargs`, when
+    given, replace the task's arguments for the next delivery."""
 
-
-def _error_detail(exc: anthropic.APIStatusError) -> str:
-    return (exc.api_message or exc.message)[:500]
-
-
-def _retry_after(exc: anthropic.APIStatusError) -> float | None:
-    """Seconds the server asked us to wait, from `retry-after` or a rate-limit reset header."""
-    headers = exc.response.headers
-    value = headers.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value)
-            return max(0.0, parsed.timestamp() - time.time())
-    resets = [
-        v for k, v in headers.items() if k.startswith("anthropic-ratelimit-") and "reset" in k
-    ]
-    waits = []
-    for reset in resets:
-        try:
-            waits.append(datetime.fromisoformat(reset).timestamp() - time.time())
-        except ValueError:
-            continue
-    return max(0.0, max(waits)) if waits else None
+    def __init__(
+        self, countdown: float, reason: str, *, kwargs: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(f"retry in {countdown:.1f}s: {reason}")
+        self.countdown = countdown
+        self.reason = reason
+        self.kwargs = kwargs

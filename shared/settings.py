@@ -4,13 +4,17 @@ Standard names are kept where the ecosystem has them (`REDIS_URL`, `ANTHROPIC_AP
 `ANTHROPIC_BASE_URL`); everything Chorus-specific is `CHORUS_*`.
 """
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared import constants
-from shared.log_format import LogFormat
-from shared.pricing import DEFAULT_PRICES, ModelPrice
-from shared.rate_limiter import RateLimit
+from chorus.contract import limits
+from chorus.core.pricing import DEFAULT_PRICES, ModelPrice
+from chorus.core.rates import RateLimit
+from chorus.errors import ConfigError
+
+LogFormat = Literal["json", "text"]
 
 
 class Settings(BaseSettings):
@@ -34,7 +38,7 @@ class Settings(BaseSettings):
     redis_tls_ca_file: str | None = Field(
         default=None, description="CA bundle for a rediss:// URL (default: the system store)."
     )
-    redis_retry_s: float = Field(default=constants.DEFAULT_REDIS_RETRY_S, ge=0)
+    redis_retry_s: float = Field(default=limits.DEFAULT_REDIS_RETRY_S, ge=0)
 
     simulator_url: str = Field(
         default="http://127.0.0.1:8765",
@@ -52,22 +56,22 @@ class Settings(BaseSettings):
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
     rate_limit_window_s: float = Field(default=60.0, gt=0)
 
-    orchestrator_model: str = constants.DEFAULT_ORCHESTRATOR_MODEL
-    worker_model: str = constants.DEFAULT_WORKER_MODEL
-    plan_max_tokens: int = Field(default=constants.DEFAULT_PLAN_MAX_TOKENS, ge=1)
-    worker_max_tokens: int = Field(default=constants.DEFAULT_WORKER_MAX_TOKENS, ge=1)
-    model_timeout_s: float = Field(default=constants.DEFAULT_MODEL_TIMEOUT_S, gt=0)
+    orchestrator_model: str = limits.DEFAULT_ORCHESTRATOR_MODEL
+    worker_model: str = limits.DEFAULT_WORKER_MODEL
+    plan_max_tokens: int = Field(default=limits.DEFAULT_PLAN_MAX_TOKENS, ge=1)
+    worker_max_tokens: int = Field(default=limits.DEFAULT_WORKER_MAX_TOKENS, ge=1)
+    model_timeout_s: float = Field(default=limits.DEFAULT_MODEL_TIMEOUT_S, gt=0)
     # Retries happen in Celery (a waiting task holds no worker slot); the SDK's own stay at 0
     # so the two layers never multiply.
-    max_attempts: int = Field(default=constants.DEFAULT_MAX_ATTEMPTS, ge=1, le=20)
-    retry_base_s: float = Field(default=constants.DEFAULT_RETRY_BASE_S, ge=0)
-    retry_max_s: float = Field(default=constants.DEFAULT_RETRY_MAX_S, ge=0)
+    max_attempts: int = Field(default=limits.DEFAULT_MAX_ATTEMPTS, ge=1, le=20)
+    retry_base_s: float = Field(default=limits.DEFAULT_RETRY_BASE_S, ge=0)
+    retry_max_s: float = Field(default=limits.DEFAULT_RETRY_MAX_S, ge=0)
 
-    job_ttl_s: int = Field(default=constants.DEFAULT_JOB_TTL_S, ge=60)
-    shutdown_grace_s: float = Field(default=constants.DEFAULT_SHUTDOWN_GRACE_S, ge=0)
-    heartbeat_interval_s: float = Field(default=constants.DEFAULT_HEARTBEAT_INTERVAL_S, gt=0)
-    heartbeat_ttl_s: float = Field(default=constants.DEFAULT_HEARTBEAT_TTL_S, gt=0)
-    visibility_timeout_s: int = Field(default=constants.DEFAULT_VISIBILITY_TIMEOUT_S, ge=10)
+    job_ttl_s: int = Field(default=limits.DEFAULT_JOB_TTL_S, ge=60)
+    shutdown_grace_s: float = Field(default=limits.DEFAULT_SHUTDOWN_GRACE_S, ge=0)
+    heartbeat_interval_s: float = Field(default=limits.DEFAULT_HEARTBEAT_INTERVAL_S, gt=0)
+    heartbeat_ttl_s: float = Field(default=limits.DEFAULT_HEARTBEAT_TTL_S, gt=0)
+    visibility_timeout_s: int = Field(default=limits.DEFAULT_VISIBILITY_TIMEOUT_S, ge=10)
     # "name:token,name:token": each token is a tenant of the HTTP API. Unset: loopback only.
     api_tokens: SecretStr | None = None
     # Celery task events (and sent events) for Flower.
@@ -78,8 +82,8 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     api_max_body_bytes: int = Field(default=512_000, ge=1_000)
 
-    orchestrator_concurrency: int = Field(default=constants.DEFAULT_ORCHESTRATOR_CONCURRENCY, ge=1)
-    worker_concurrency: int = Field(default=constants.DEFAULT_WORKER_CONCURRENCY, ge=1)
+    orchestrator_concurrency: int = Field(default=limits.DEFAULT_ORCHESTRATOR_CONCURRENCY, ge=1)
+    worker_concurrency: int = Field(default=limits.DEFAULT_WORKER_CONCURRENCY, ge=1)
 
     @model_validator(mode="after")
     def _heartbeats_can_lapse_only_when_silent(self) -> "Settings":
@@ -108,3 +112,27 @@ class Settings(BaseSettings):
         if self.uses_simulator:
             return f"SIMULATOR (no ANTHROPIC_API_KEY set) at {self.model_base_url}"
         return f"Anthropic API at {self.model_base_url or 'the SDK default endpoint'}"
+
+
+def env_name(field: str) -> str:
+    """The environment variable a Settings field is read from."""
+    info = Settings.model_fields.get(field)
+    if info is None:  # already an alias, e.g. REDIS_URL
+        return field.upper()
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return f"CHORUS_{field.upper()}"
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or a ConfigError naming each bad variable (never its
+    value: it may be a secret)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for item in exc.errors(include_url=False, include_input=False):
+            where = env_name(str(item["loc"][0])) if item["loc"] else "settings"
+            problems.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
+        raise ConfigError("invalid setting: " + "; ".join(problems)) from None

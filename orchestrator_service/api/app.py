@@ -13,14 +13,16 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from orchestrator_service.api.auth import parse_tokens, tenant_for
-from orchestrator_service.api.metrics_route import add_metrics_route
-from shared.celery_app import create_celery_app
-from shared.job_events import JobEvents
-from shared.job_store import JobStore, redis_client
-from shared.models import JobRecord, JobRequest, JobStatus
-from shared.settings import Settings
-from shared.submission import build_request, cancel_job, submit_job
+from chorus.contract.models import JobRecord, JobRequest, JobStatus
+from chorus.core.submission import build_request
+from chorus.orchestrator_service.api.auth import parse_tokens, tenant_for
+from chorus.orchestrator_service.api.metrics_route import add_metrics_route
+from chorus.runtime.app import create_celery_app
+from chorus.runtime.enqueue import record_and_enqueue
+from chorus.settings import Settings
+from chorus.store.connection import redis_client
+from chorus.store.events import JobEvents
+from chorus.store.jobs import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,9 @@ class JobPage(BaseModel):
     next_cursor: str | None
 
 
-class ApiError(Exception):
+class HttpProblem(Exception):
+    """Answered as JSON `{"error": message}` with its status."""
+
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         self.status, self.message, self.headers = status, message, headers
 
@@ -67,8 +71,8 @@ def create_api(settings: Settings) -> FastAPI:
         response: Response = await call_next(request)
         return response
 
-    @api.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+    @api.exception_handler(HttpProblem)
+    async def api_error(_: Request, exc: HttpProblem) -> JSONResponse:
         return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
 
     @api.exception_handler(RequestValidationError)
@@ -95,7 +99,9 @@ def create_api(settings: Settings) -> FastAPI:
     def tenant(authorization: Annotated[str | None, Header()] = None) -> str:
         found = tenant_for(tokens, authorization)
         if found is None:
-            raise ApiError(401, "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"})
+            raise HttpProblem(
+                401, "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"}
+            )
         return found
 
     Tenant = Annotated[str, Depends(tenant)]
@@ -103,7 +109,7 @@ def create_api(settings: Settings) -> FastAPI:
     def owned(job_id: str, who: str) -> JobRecord:
         record = store.find(job_id)
         if record is None or record.request.tenant != who:
-            raise ApiError(404, f"no job {job_id!r}")  # another tenant's job does not exist
+            raise HttpProblem(404, f"no job {job_id!r}")  # another tenant's job does not exist
         return record
 
     @api.post("/v1/jobs", status_code=202, response_model=JobAccepted)
@@ -122,7 +128,7 @@ def create_api(settings: Settings) -> FastAPI:
                 who, idempotency_key, job_id, fingerprint
             )
             if bound_print != fingerprint:
-                raise ApiError(409, "Idempotency-Key already used with a different body")
+                raise HttpProblem(409, "Idempotency-Key already used with a different body")
             if bound_id != job_id:
                 return _accepted(response, owned(bound_id, who))
         existing = store.find(job_id)
@@ -130,9 +136,9 @@ def create_api(settings: Settings) -> FastAPI:
             if existing.request.tenant != who or _fingerprint(existing.request) != _fingerprint(
                 request
             ):
-                raise ApiError(409, f"job_id {job_id!r} is already in use")
+                raise HttpProblem(409, f"job_id {job_id!r} is already in use")
             return _accepted(response, existing)
-        return _accepted(response, submit_job(celery, store, settings, request))
+        return _accepted(response, record_and_enqueue(celery, store, settings, request))
 
     def _accepted(response: Response, record: JobRecord) -> JobAccepted:
         location = f"/v1/jobs/{record.job_id}"
@@ -147,7 +153,7 @@ def create_api(settings: Settings) -> FastAPI:
     def cancel_route(job_id: str, who: Tenant) -> JobRecord:
         """Idempotent: a job already over is returned as it is."""
         owned(job_id, who)
-        return cancel_job(store, job_id)
+        return store.cancel(job_id)[0]
 
     @api.get("/v1/jobs/{job_id}/events", response_class=StreamingResponse)
     def job_events(

@@ -6,11 +6,9 @@ import hmac
 
 from pydantic import SecretStr
 
+from chorus.errors import ConfigError
+
 LOOPBACK_TENANT = "local"
-
-
-class TokenConfigError(ValueError):
-    pass
 
 
 def parse_tokens(raw: SecretStr | None) -> dict[str, str]:
@@ -21,7 +19,7 @@ def parse_tokens(raw: SecretStr | None) -> dict[str, str]:
     for n, item in enumerate(raw.get_secret_value().split(","), start=1):
         name, sep, token = item.strip().partition(":")
         if not sep or not name or len(token) < 16:
-            raise TokenConfigError(
+            raise ConfigError(
                 f"CHORUS_API_TOKENS entry {n} must be name:token with a token of 16+ characters"
             )
         tokens[token] = name

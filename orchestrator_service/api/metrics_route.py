@@ -13,9 +13,9 @@ from fastapi import FastAPI, Header, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from shared.job_store import redis_client
-from shared.metrics import FleetCollector
-from shared.settings import Settings
+from chorus.settings import Settings
+from chorus.store.connection import redis_client
+from chorus.store.metrics import FleetCollector
 
 
 def metrics_allowed(settings: Settings, authorization: str | None) -> bool:

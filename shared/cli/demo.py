@@ -7,14 +7,16 @@ from pathlib import Path
 
 from rich.console import Console
 
-from shared.celery_app import create_celery_app
-from shared.cli import render
-from shared.job_events import JobEvents
-from shared.job_store import JobStore, redis_client
-from shared.local_stack import LocalStack, StackError
-from shared.models import JobStatus
-from shared.settings import Settings
-from shared.submission import build_request, enqueue_job
+from chorus.cli import render
+from chorus.contract.models import JobStatus
+from chorus.core.submission import build_request
+from chorus.devstack.stack import LocalStack, StackError
+from chorus.runtime.app import create_celery_app
+from chorus.runtime.enqueue import enqueue_job
+from chorus.settings import Settings
+from chorus.store.connection import redis_client
+from chorus.store.events import JobEvents
+from chorus.store.jobs import JobStore
 
 SAMPLE_JOB = {
     "task": "Write a product description for a new eco-friendly water bottle.",

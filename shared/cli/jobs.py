@@ -1,31 +1,32 @@
-"""Job commands: submit, status, result, jobs, cancel."""
+"""Job commands: submit, status, result, jobs, cancel.
+
+Imports beyond Typer happen inside the commands (see `chorus.cli.app`).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pydantic
-import redis
 import typer
-from rich.table import Table
 
-from shared import constants
-from shared.celery_app import create_celery_app
-from shared.cli import render
-from shared.cli.app import EXIT_JOB_NOT_SUCCEEDED, EXIT_OK, app, bad_input, err, out
-from shared.job_events import JobEvents
-from shared.job_store import JobStore, redis_client
-from shared.models import JobRecord, JobStatus, describe_validation_error
-from shared.settings import Settings
-from shared.submission import (
-    JobWaitTimeout,
-    build_request,
-    cancel_job,
-    submit_job,
-    wait_for_job,
+from chorus.cli.app import (
+    EXIT_JOB_NOT_SUCCEEDED,
+    EXIT_OK,
+    app,
+    bad_input,
+    err,
+    fail,
+    load_settings,
+    out,
 )
+from chorus.contract import limits
+
+if TYPE_CHECKING:
+    from chorus.contract.models import JobRecord
+    from chorus.settings import Settings
+    from chorus.store.jobs import JobStore
 
 
 def _parse_context(raw: str | None) -> Any:
@@ -38,12 +39,15 @@ def _parse_context(raw: str | None) -> Any:
 
 
 def _store(settings: Settings) -> JobStore:
+    import redis
+
+    from chorus.store.jobs import JobStore
+
     store = JobStore.from_settings(settings)
     try:
         store.ping()
     except redis.RedisError as exc:
-        err.print(f"[red]error:[/red] cannot reach Redis ({type(exc).__name__}); check REDIS_URL")
-        raise typer.Exit(EXIT_JOB_NOT_SUCCEEDED) from exc
+        raise fail(f"cannot reach Redis ({type(exc).__name__}); check REDIS_URL") from exc
     return store
 
 
@@ -51,7 +55,7 @@ def _store(settings: Settings) -> JobStore:
 def submit(
     task: Annotated[str, typer.Argument(help="The task text.")],
     context: Annotated[str | None, typer.Option(help="A JSON object of context.")] = None,
-    max_subtasks: Annotated[int, typer.Option(help="1 to 20.")] = constants.DEFAULT_MAX_SUBTASKS,
+    max_subtasks: Annotated[int, typer.Option(help="1 to 20.")] = limits.DEFAULT_MAX_SUBTASKS,
     synthesize: Annotated[
         bool, typer.Option("--synthesize", help="Combine the outputs into one answer.")
     ] = False,
@@ -62,41 +66,50 @@ def submit(
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 600.0,
 ) -> None:
     """Validate and enqueue a job. Exit 2 on bad input (nothing is enqueued)."""
+    from chorus.cli import render
+    from chorus.contract.models import JobStatus
+    from chorus.core.submission import build_request
+    from chorus.errors import InvalidRequest, JobTimeout
+    from chorus.runtime.app import create_celery_app
+    from chorus.runtime.enqueue import record_and_enqueue
+    from chorus.store.connection import redis_client
+    from chorus.store.events import JobEvents
+    from chorus.store.jobs import wait_for_job
+
     options = {"max_subtasks": max_subtasks, "synthesize": synthesize}
     payload = {"task": task, "context": _parse_context(context), "options": options}
     try:
         request = build_request(payload)
-    except pydantic.ValidationError as exc:
-        raise bad_input(describe_validation_error(exc)) from exc
-    settings = Settings()
+    except InvalidRequest as exc:
+        raise bad_input(str(exc)) from exc
+    settings = load_settings()
     store = _store(settings)
-    job_id = submit_job(create_celery_app(settings), store, settings, request).job_id
+    job_id = record_and_enqueue(create_celery_app(settings), store, settings, request).job_id
     if not wait:
-        out.print_json(data={"job_id": job_id}) if as_json else out.print(job_id)
+        out().print_json(data={"job_id": job_id}) if as_json else out().print(job_id)
         return
     try:
         if as_json:
             record = wait_for_job(store, job_id, timeout_s=timeout)
         else:
-            err.print(f"job {job_id} enqueued; {settings.describe_model_endpoint()}")
+            err().print(f"job {job_id} enqueued; {settings.describe_model_endpoint()}")
             events = JobEvents(redis_client(settings), ttl_s=settings.job_ttl_s)
-            record = render.follow(store, events, job_id, timeout_s=timeout, console=err)
-    except JobWaitTimeout as exc:
-        err.print(f"[yellow]{exc}[/yellow]")
+            record = render.follow(store, events, job_id, timeout_s=timeout, console=err())
+    except JobTimeout as exc:
+        err().print(f"[yellow]{exc}[/yellow]")
         raise typer.Exit(EXIT_JOB_NOT_SUCCEEDED) from exc
     if as_json:
         sys.stdout.write(record.model_dump_json(indent=2) + "\n")
     else:
-        render.show_record(out, record)
+        render.show_record(out(), record)
     raise typer.Exit(EXIT_OK if record.status is JobStatus.SUCCEEDED else EXIT_JOB_NOT_SUCCEEDED)
 
 
 def _load(job_id: str) -> tuple[JobStore, JobRecord]:
-    store = _store(Settings())
+    store = _store(load_settings())
     record = store.find(job_id)
     if record is None:
-        err.print(f"[red]error:[/red] no job {job_id!r} (unknown, or expired after its TTL)")
-        raise typer.Exit(EXIT_JOB_NOT_SUCCEEDED)
+        raise fail(f"no job {job_id!r} (unknown, or expired after its TTL)")
     return store, record
 
 
@@ -105,7 +118,11 @@ def jobs(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
 ) -> None:
     """List recent jobs."""
-    store = _store(Settings())
+    from rich.table import Table
+
+    from chorus.cli import render
+
+    store = _store(load_settings())
     table = Table("job", "status", "created", "subtasks", "task")
     for job_id, _ in store.recent_jobs(limit):
         record = store.find(job_id)
@@ -118,7 +135,7 @@ def jobs(
                 str(record.subtasks_total),
                 task[:50] + ("…" if len(task) > 50 else ""),
             )
-    out.print(table)
+    out().print(table)
 
 
 @app.command()
@@ -129,7 +146,7 @@ def status(job_id: str) -> None:
     line = f"{record.job_id} {record.status.value}"
     if record.subtasks_total:
         line += f" ({done} of {record.subtasks_total} subtasks done)"
-    out.print(line, highlight=False)
+    print(line)
 
 
 @app.command()
@@ -142,12 +159,14 @@ def result(
     if as_json:
         sys.stdout.write(record.model_dump_json(indent=2) + "\n")
     else:
-        render.show_record(out, record)
+        from chorus.cli import render
+
+        render.show_record(out(), record)
 
 
 @app.command()
 def cancel(job_id: str) -> None:
     """Cancel a job: no further model calls are made for it."""
     store, _ = _load(job_id)
-    record = cancel_job(store, job_id)
-    out.print(f"{record.job_id} {record.status.value}", highlight=False)
+    record, _ = store.cancel(job_id)
+    print(f"{record.job_id} {record.status.value}")

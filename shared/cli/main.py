@@ -1,10 +1,39 @@
 """`chorus`: submit and follow jobs, run the services, the simulator and the demo.
 
-The commands live by kind in `shared.cli.jobs` and `shared.cli.services`; importing them
+The commands live by kind in `chorus.cli.jobs` and `chorus.cli.services`; importing them
 registers them on the one Typer app.
 """
 
-from shared.cli import jobs, services
-from shared.cli.app import app
+from __future__ import annotations
 
-__all__ = ["app", "jobs", "services"]
+from typing import Annotated
+
+import typer
+
+from chorus import __version__
+from chorus.cli import jobs, services
+from chorus.cli.app import app
+
+__all__ = ["app", "jobs", "main", "services"]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"chorus {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Chorus: orchestrator-workers LLM jobs on Celery and Redis."""
+
+
+def main() -> None:
+    app()

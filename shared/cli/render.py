@@ -10,10 +10,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from shared.job_events import EventKind, JobEvents
-from shared.job_store import JobStore
-from shared.models import JobRecord, JobStatus, SubtaskStatus
-from shared.submission import JobWaitTimeout
+from chorus.contract.events import EventKind
+from chorus.contract.models import JobRecord, JobStatus, SubtaskStatus
+from chorus.errors import JobTimeout
+from chorus.store.events import JobEvents
+from chorus.store.jobs import JobStore
 
 STATUS_STYLE = {
     JobStatus.PLANNING: "cyan",
@@ -105,4 +106,4 @@ def follow(
                     progress.update(bar, completed=done)
             if time.monotonic() >= deadline:
                 status = record.status.value if record else "not yet recorded"
-                raise JobWaitTimeout(f"job {job_id} still {status} after {timeout_s:.0f}s")
+                raise JobTimeout(f"job {job_id} still {status} after {timeout_s:.0f}s")

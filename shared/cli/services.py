@@ -1,24 +1,27 @@
 """Service commands: run the orchestrator, workers, simulator, API, Flower, a whole local
-stack (`chorus up`) or the demo."""
+stack (`chorus up`) or the demo.
+
+Imports beyond Typer happen inside the commands (see `chorus.cli.app`).
+"""
 
 from __future__ import annotations
 
 import os
 import socket
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from shared import constants, local_processes, log_format
-from shared.cli.app import app, bad_input, err, out
-from shared.settings import Settings
+from chorus.cli.app import app, bad_input, err, load_settings, out
+from chorus.contract import limits, names
 
 
 def _exec_celery(queue: str, name: str, concurrency: int, pool: str, loglevel: str) -> None:
+    from chorus.runtime.commands import celery_worker_argv
+
     node = f"{name}@{socket.gethostname()}"
-    argv = local_processes.celery_worker_argv(
+    argv = celery_worker_argv(
         queue, node_name=node, concurrency=concurrency, pool=pool, loglevel=loglevel
     )
     os.execv(argv[0], argv)  # noqa: S606 - replaces this process with the Celery worker
@@ -31,24 +34,22 @@ def orchestrator(
     loglevel: str = "INFO",
 ) -> None:
     """Run an orchestrator process (Celery worker on queue 'orchestrator')."""
-    settings = Settings()
-    n = concurrency or settings.orchestrator_concurrency
-    _exec_celery(constants.ORCHESTRATOR_QUEUE, name, n, "threads", loglevel)
+    n = concurrency or load_settings().orchestrator_concurrency
+    _exec_celery(names.ORCHESTRATOR_QUEUE, name, n, "threads", loglevel)
 
 
 @app.command()
 def worker(
     concurrency: Annotated[int | None, typer.Option(help="Model calls in flight.")] = None,
     pool: Annotated[
-        str, typer.Option(help="threads, gevent (needs chorus[gevent]) or prefork.")
-    ] = constants.DEFAULT_WORKER_POOL,
+        str, typer.Option(help="threads, gevent (needs chorus-jobs[gevent]) or prefork.")
+    ] = limits.DEFAULT_WORKER_POOL,
     name: str = "worker",
     loglevel: str = "INFO",
 ) -> None:
     """Run a worker process (Celery worker on queue 'subtasks')."""
-    settings = Settings()
-    n = concurrency or settings.worker_concurrency
-    _exec_celery(constants.SUBTASKS_QUEUE, name, n, pool, loglevel)
+    n = concurrency or load_settings().worker_concurrency
+    _exec_celery(names.SUBTASKS_QUEUE, name, n, pool, loglevel)
 
 
 @app.command()
@@ -62,8 +63,8 @@ def simulator(
         str | None, typer.Option(envvar="CHORUS_SIMULATOR_API_KEY", help="Required off loopback.")
     ] = None,
 ) -> None:
-    """Run the offline Anthropic-compatible simulator."""
-    from shared.simulator import SimulatorConfig, serve
+    """Run the offline Anthropic-compatible simulator (local development and tests)."""
+    from chorus.devstack.simulator import SimulatorConfig, serve
 
     config = SimulatorConfig(
         latency_ms=latency_ms, fail_every=fail_every, fail_status=fail_status, api_key=api_key
@@ -82,19 +83,20 @@ def api(
     """Run the HTTP API (needs CHORUS_API_TOKENS to listen beyond loopback)."""
     import uvicorn
 
-    from orchestrator_service.api.app import create_api
-    from orchestrator_service.api.auth import TokenConfigError
-    from shared.simulator.server import is_loopback
+    from chorus.core.network import is_loopback
+    from chorus.errors import ConfigError
+    from chorus.orchestrator_service.api.app import create_api
+    from chorus.runtime import logs
 
-    settings = Settings()
-    log_format.configure_logging("api", settings.log_format)
+    settings = load_settings()
+    logs.configure_logging("api", settings.log_format)
     if settings.api_tokens is None and not is_loopback(host):
         raise bad_input(f"refusing to listen on {host} without CHORUS_API_TOKENS")
     try:
         application = create_api(settings)
-    except TokenConfigError as exc:
+    except ConfigError as exc:
         raise bad_input(str(exc)) from exc
-    err.print(f"Chorus API listening on http://{host}:{port} (docs at /docs)")
+    err().print(f"Chorus API listening on http://{host}:{port} (docs at /docs)")
     # log_config=None: uvicorn's lines go through the handler configured above.
     uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
 
@@ -102,14 +104,12 @@ def api(
 @app.command()
 def flower(address: str = "127.0.0.1", port: int = 5555) -> None:
     """Run Flower on the Chorus app (FLOWER_BASIC_AUTH=user:password to protect it)."""
-    from shared.simulator.server import is_loopback
+    from chorus.core.network import is_loopback
+    from chorus.runtime.commands import flower_argv
 
     if not os.environ.get("FLOWER_BASIC_AUTH") and not is_loopback(address):
         raise bad_input(f"refusing to serve Flower on {address} without FLOWER_BASIC_AUTH")
-    argv = [
-        sys.executable, "-m", "celery", "-A", "shared.celery_app", "flower",
-        f"--address={address}", f"--port={port}",
-    ]  # fmt: skip
+    argv = flower_argv(address, port)
     os.execv(argv[0], argv)  # noqa: S606 - replaces this process with Flower
 
 
@@ -121,9 +121,9 @@ def demo(
     ),
 ) -> None:
     """Run the sample job end to end on a local stack, then stop everything."""
-    from shared.cli.demo import run_demo
+    from chorus.cli.demo import run_demo
 
-    raise typer.Exit(run_demo(out, latency_ms=latency_ms, output=output))
+    raise typer.Exit(run_demo(out(), latency_ms=latency_ms, output=output))
 
 
 @app.command()
@@ -138,10 +138,10 @@ def up(
 ) -> None:
     """Run the whole stack locally (no Docker): Redis, simulator, orchestrator, workers, API
     and Flower, logs prefixed by role. Ctrl-C stops all."""
-    from shared.cli.up import run_up
+    from chorus.cli.up import run_up
 
     code = run_up(
-        out,
+        out(),
         workers=workers,
         api_port=api_port,
         flower_port=flower_port,

@@ -16,8 +16,8 @@ from types import FrameType
 from rich.console import Console
 from rich.markup import escape
 
-from shared.local_stack import LocalStack, StackError
-from shared.settings import Settings
+from chorus.devstack.stack import LocalStack, StackError
+from chorus.settings import Settings
 
 ROLE_STYLES = {"simulator": "magenta", "orchestrator": "cyan", "api": "green", "flower": "yellow"}
 

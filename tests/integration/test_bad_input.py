@@ -9,8 +9,8 @@ import sys
 import pytest
 import redis
 
-from shared import constants
-from shared.celery_app import ChorusCelery
+from chorus.contract import limits, names
+from chorus.runtime.app import ChorusCelery
 
 # A database no worker consumes from, so anything enqueued by mistake stays visible.
 IDLE_DB = 7
@@ -24,7 +24,7 @@ def idle_url(redis_url: str) -> str:
 def chorus(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "REDIS_URL": idle_url(redis_url)}
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "chorus.cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -38,7 +38,7 @@ def chorus(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     [
         (["submit", ""], "task must not be empty"),
         (["submit", "   \n\t "], "task must not be empty"),
-        (["submit", "x" * (constants.MAX_TASK_CHARS + 1)], "at most 100000 characters"),
+        (["submit", "x" * (limits.MAX_TASK_CHARS + 1)], "at most 100000 characters"),
         (["submit", "ok", "--context", "[1, 2]"], "context must be a JSON object"),
         (["submit", "ok", "--context", '"just text"'], "context must be a JSON object"),
         (["submit", "ok", "--context", "{broken"], "--context is not valid JSON"),
@@ -66,7 +66,7 @@ def test_bad_message_sent_straight_to_celery_is_rejected_with_a_reason(
     chorus_stack: object, client_app: ChorusCelery
 ) -> None:
     reply = client_app.send_task(
-        constants.RUN_JOB_TASK, kwargs={"task": "  ", "job_id": "bad-one"}
+        names.RUN_JOB_TASK, kwargs={"task": "  ", "job_id": "bad-one"}
     ).get(timeout=30)
 
     assert reply["status"] == "rejected"
@@ -76,7 +76,7 @@ def test_bad_message_sent_straight_to_celery_is_rejected_with_a_reason(
 def test_api_refuses_to_listen_beyond_loopback_without_tokens(redis_url: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != "CHORUS_API_TOKENS"}
     done = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "api", "--host", "0.0.0.0", "--port", "1"],  # noqa: S104
+        [sys.executable, "-m", "chorus.cli", "api", "--host", "0.0.0.0", "--port", "1"],  # noqa: S104
         env={**env, "REDIS_URL": redis_url},
         capture_output=True,
         text=True,

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-from shared.local_stack import LocalStack
+from chorus.devstack.stack import LocalStack
 from tests.support.simulator_control import SimulatorControl
 
 CLIENT = textwrap.dedent(

@@ -7,14 +7,14 @@ import re
 import subprocess
 import sys
 
-from shared.local_stack import LocalStack
-from shared.models import JobRecord, JobStatus
+from chorus.contract.models import JobRecord, JobStatus
+from chorus.devstack.stack import LocalStack
 from tests.support.simulator_control import SimulatorControl
 
 
 def run_cli(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "chorus.cli", *args],
         env={**os.environ, **stack.env},
         capture_output=True,
         text=True,

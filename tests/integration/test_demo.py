@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.models import JobRecord, JobStatus
+from chorus.contract.models import JobRecord, JobStatus
 
 
 def test_demo_runs_the_sample_job_and_stops_everything(tmp_path: Path) -> None:
@@ -17,7 +17,7 @@ def test_demo_runs_the_sample_job_and_stops_everything(tmp_path: Path) -> None:
     env["COLUMNS"] = "120"
     output = tmp_path / "record.json"
     done = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "demo", "--latency-ms", "50", "--output", str(output)],
+        [sys.executable, "-m", "chorus.cli", "demo", "--latency-ms", "50", "--output", str(output)],
         env=env,
         capture_output=True,
         text=True,

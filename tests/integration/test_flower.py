@@ -11,8 +11,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from shared.local_stack import LocalStack, ManagedProcess, free_port, wait_until
-from tests.integration.conftest import JobRunner
+from chorus.devstack.stack import LocalStack, ManagedProcess, free_port, wait_until
+from tests.support.runner import JobRunner
 
 AUTH = "ops:flower-password-123"
 
@@ -38,7 +38,7 @@ def test_flower_lists_nodes_and_the_jobs_tasks(
     port = free_port()
     proc = ManagedProcess(
         "flower",
-        [sys.executable, "-m", "shared.cli", "flower", "--port", str(port)],
+        [sys.executable, "-m", "chorus.cli", "flower", "--port", str(port)],
         env={**chorus_stack.env, "FLOWER_BASIC_AUTH": AUTH},
         log_path=workdir / "flower.log",
     )

@@ -30,8 +30,8 @@ from schemathesis.checks import (
     response_schema_conformance,
 )
 
-from shared.local_stack import LocalStack
-from shared.models import JobRecord, JobStatus
+from chorus.contract.models import JobRecord, JobStatus
+from chorus.devstack.stack import LocalStack
 from tests.support.api_server import start_api
 from tests.support.hostile_checks import assert_clean_answer, enqueued_state, nested_context
 from tests.support.simulator_control import SimulatorControl

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from shared.local_stack import LocalStack, ManagedProcess, free_port, wait_until
-from shared.models import JobRecord, JobStatus
+from chorus.contract.models import JobRecord, JobStatus
+from chorus.devstack.stack import LocalStack, ManagedProcess, free_port, wait_until
 from tests.support.simulator_control import SimulatorControl
 
 ALICE = "alice-token-0123456789"
@@ -66,7 +66,7 @@ def api(chorus_stack: LocalStack, workdir: Path) -> Iterator[Api]:
     }
     proc = ManagedProcess(
         "api",
-        [sys.executable, "-m", "shared.cli", "api", "--port", str(port)],
+        [sys.executable, "-m", "chorus.cli", "api", "--port", str(port)],
         env=env,
         log_path=workdir / "api.log",
     )
@@ -227,7 +227,7 @@ def test_events_arrive_in_order_and_resume_after_reconnect(api: Api) -> None:
 
 
 def test_python_client_submit_follow_wait_cancel_and_list(api: Api) -> None:
-    from shared.http_client import ChorusApiError, ChorusClient
+    from chorus.client.http import ChorusApiError, ChorusClient
 
     with ChorusClient(api.url, ALICE) as client:
         job_id = client.submit("Client job", options={"max_subtasks": 2}, idempotency_key="ck-1")

@@ -3,9 +3,9 @@ gather step finalises a job only once."""
 
 from __future__ import annotations
 
-from shared import constants
-from shared.models import JobStatus, SubtaskAssignment
-from tests.integration.conftest import JobRunner
+from chorus.contract import names
+from chorus.contract.models import JobStatus, SubtaskAssignment
+from tests.support.runner import JobRunner
 from tests.support.simulator_control import SimulatorControl
 
 
@@ -25,9 +25,9 @@ def test_redelivered_subtask_returns_the_stored_result_without_a_model_call(
         model=record.worker_model,
         max_tokens=64,
     )
-    reply = jobs.app.send_task(
-        constants.RUN_SUBTASK_TASK, kwargs=again.model_dump(mode="json")
-    ).get(timeout=30)
+    reply = jobs.app.send_task(names.RUN_SUBTASK_TASK, kwargs=again.model_dump(mode="json")).get(
+        timeout=30
+    )
 
     stored = record.results[0]
     assert reply == {
@@ -47,10 +47,10 @@ def test_gather_and_run_job_delivered_again_change_nothing(
     calls_before = sim.stats()["requests_total"]
 
     gathered = jobs.app.send_task(
-        constants.GATHER_RESULTS_TASK, args=[[]], kwargs={"job_id": record.job_id}
+        names.GATHER_RESULTS_TASK, args=[[]], kwargs={"job_id": record.job_id}
     ).get(timeout=30)
     rerun = jobs.app.send_task(
-        constants.RUN_JOB_TASK, kwargs=record.request.model_dump(mode="json")
+        names.RUN_JOB_TASK, kwargs=record.request.model_dump(mode="json")
     ).get(timeout=30)
 
     assert gathered == {"job_id": record.job_id, "status": record.status.value}

@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from shared.models import JobRecord, JobStatus, SubtaskStatus
-from shared.pricing import cost_usd
-from shared.settings import Settings
-from shared.submission import wait_for_job
-from tests.integration.conftest import JobRunner
+from chorus.contract.models import JobRecord, JobStatus, SubtaskStatus
+from chorus.core.pricing import cost_usd
+from chorus.settings import Settings
+from chorus.store.jobs import wait_for_job
+from tests.support.runner import JobRunner
 from tests.support.simulator_control import SimulatorControl
 
 SAMPLE_TASK = "Write a product description for a new eco-friendly water bottle."

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.models import JobStatus
-from tests.integration.conftest import JobRunner
+from chorus.contract.models import JobStatus
+from tests.support.runner import JobRunner
 from tests.support.simulator_control import SimulatorControl
 
 

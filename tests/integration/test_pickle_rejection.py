@@ -12,13 +12,10 @@ import pytest
 import redis
 from kombu import Connection, Exchange, Queue
 
-from shared import constants
-from shared.local_stack import (
-    LocalStack,
-    wait_until,
-)
-from shared.models import JobStatus
-from tests.integration.conftest import JobRunner
+from chorus.contract import names
+from chorus.contract.models import JobStatus
+from chorus.devstack.stack import LocalStack, wait_until
+from tests.support.runner import JobRunner
 
 REFUSAL = "Refusing to deserialize untrusted content of type pickle"
 
@@ -60,8 +57,8 @@ def publish_pickled_task(redis_url: str, queue_name: str, task_name: str, marker
 @pytest.mark.parametrize(
     ("queue_name", "task_name", "node"),
     [
-        (constants.SUBTASKS_QUEUE, constants.RUN_SUBTASK_TASK, "worker1"),
-        (constants.ORCHESTRATOR_QUEUE, constants.RUN_JOB_TASK, "orchestrator"),
+        (names.SUBTASKS_QUEUE, names.RUN_SUBTASK_TASK, "worker1"),
+        (names.ORCHESTRATOR_QUEUE, names.RUN_JOB_TASK, "orchestrator"),
     ],
 )
 def test_a_pickled_message_is_refused_never_unpickled_and_the_worker_keeps_serving(

@@ -17,14 +17,8 @@ import httpx
 import pytest
 import redis
 
-from shared.local_stack import (
-    LocalStack,
-    ManagedProcess,
-    free_port,
-    start_redis,
-    wait_until,
-)
-from shared.models import JobRecord, JobStatus
+from chorus.contract.models import JobRecord, JobStatus
+from chorus.devstack.stack import LocalStack, ManagedProcess, free_port, start_redis, wait_until
 from tests.support.api_server import start_api
 
 
@@ -32,7 +26,15 @@ def start_keyed_simulator(workdir: Path, api_key: str) -> tuple[ManagedProcess, 
     """The simulator demanding an API key: a job succeeds only if the real-API code path sent
     exactly this key."""
     port = free_port()
-    argv = [sys.executable, "-m", "shared.simulator", "--port", str(port), "--api-key", api_key]
+    argv = [
+        sys.executable,
+        "-m",
+        "chorus.devstack.simulator",
+        "--port",
+        str(port),
+        "--api-key",
+        api_key,
+    ]
     proc = ManagedProcess(
         "simulator",
         argv,
@@ -145,7 +147,7 @@ def test_no_secret_appears_in_logs_redis_records_answers_or_flower(
         flower_port = free_port()
         flower = ManagedProcess(
             "flower",
-            [sys.executable, "-m", "shared.cli", "flower", "--port", str(flower_port)],
+            [sys.executable, "-m", "chorus.cli", "flower", "--port", str(flower_port)],
             env={**stack.env, "FLOWER_BASIC_AUTH": flower_auth},
             log_path=root / "flower.log",
         )

@@ -9,7 +9,7 @@ import anthropic
 import pytest
 from pydantic import BaseModel
 
-from shared.models import PlanDraft
+from chorus.contract.models import PlanDraft
 from tests.support.simulator_control import SimulatorControl
 
 
@@ -89,11 +89,19 @@ def test_api_key_is_enforced_when_configured() -> None:
     import subprocess
     import sys
 
-    from shared.local_stack import free_port, wait_until
+    from chorus.devstack.stack import free_port, wait_until
 
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.simulator", "--port", str(port), "--api-key", "right"],
+        [
+            sys.executable,
+            "-m",
+            "chorus.devstack.simulator",
+            "--port",
+            str(port),
+            "--api-key",
+            "right",
+        ],
         stdout=subprocess.PIPE,
         text=True,
         env=dict(os.environ),
@@ -116,7 +124,7 @@ def test_api_key_is_enforced_when_configured() -> None:
 
 
 def test_refuses_to_listen_beyond_loopback_without_a_key() -> None:
-    from shared.simulator import SimulatorConfig, serve
+    from chorus.devstack.simulator import SimulatorConfig, serve
 
     with pytest.raises(ValueError, match="without an API key"):
         serve("0.0.0.0", 1, SimulatorConfig())  # noqa: S104

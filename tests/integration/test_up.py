@@ -11,7 +11,7 @@ import threading
 import urllib.request
 from pathlib import Path
 
-from shared.local_stack import free_port, wait_until
+from chorus.devstack.stack import free_port, wait_until
 
 
 def _children(pid: int) -> set[int]:
@@ -42,7 +42,7 @@ def _alive(pid: int) -> bool:
 def test_up_runs_the_stack_serves_a_job_and_ctrl_c_stops_every_process(tmp_path: Path) -> None:
     api_port, flower_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "REDIS_"))}
-    argv = [sys.executable, "-m", "shared.cli", "up", "--workers", "2", "--latency-ms", "50",
+    argv = [sys.executable, "-m", "chorus.cli", "up", "--workers", "2", "--latency-ms", "50",
             "--api-port", str(api_port), "--flower-port", str(flower_port),
             "--data-dir", str(tmp_path / "data")]  # fmt: skip
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.local_stack import ManagedProcess, StackError, free_port, wait_until
+from chorus.devstack.stack import ManagedProcess, StackError, free_port, wait_until
 
 
 def start_api(
@@ -16,7 +16,7 @@ def start_api(
     port = free_port()
     proc = ManagedProcess(
         "api",
-        [sys.executable, "-m", "shared.cli", "api", "--port", str(port)],
+        [sys.executable, "-m", "chorus.cli", "api", "--port", str(port)],
         env=env,
         log_path=log_path,
     )

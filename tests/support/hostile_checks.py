@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 import redis
 
-import shared
-from shared import constants
+from chorus.contract import names
+from tests.support.paths import REPO
 
-CHECKOUT = str(Path(shared.__file__).resolve().parents[1])
+CHECKOUT = str(REPO)
 LEAK = re.compile(
     "|".join(
         [
@@ -32,17 +31,17 @@ LEAK = re.compile(
 
 def enqueued_state(client: redis.Redis) -> tuple[Any, ...]:
     """Everything that shows a job was recorded or enqueued: records, indexes, queues."""
-    records = frozenset(client.scan_iter(match=constants.job_key("*"), count=1000))
+    records = frozenset(client.scan_iter(match=names.job_key("*"), count=1000))
     tenants = frozenset(
         (key, client.zcard(key))
-        for key in client.scan_iter(match=constants.tenant_index_key("*"), count=1000)
+        for key in client.scan_iter(match=names.tenant_index_key("*"), count=1000)
     )
     return (
         records,
         tenants,
-        client.zcard(constants.JOB_INDEX_KEY),
-        client.llen(constants.ORCHESTRATOR_QUEUE),
-        client.llen(constants.SUBTASKS_QUEUE),
+        client.zcard(names.JOB_INDEX_KEY),
+        client.llen(names.ORCHESTRATOR_QUEUE),
+        client.llen(names.SUBTASKS_QUEUE),
     )
 
 

@@ -1,0 +1,100 @@
+"""What task logic needs from the outside world, as protocols, and the bundle it receives.
+
+Planning, subtask execution, gathering and synthesis take a `TaskDeps` instead of reaching
+through the Celery app, so each branch is unit-tested with in-memory stand-ins
+(`tests/support/standins.py`) and the Celery wrappers only translate `RetryLater`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from chorus.contract.events import EventKind
+from chorus.contract.models import (
+    JobRecord,
+    JobRequest,
+    PlanDraft,
+    SubtaskAssignment,
+    SubtaskResult,
+    Usage,
+)
+from chorus.core.rates import Limiter
+from chorus.core.records import utc_now
+from chorus.settings import Settings
+
+
+@dataclass(frozen=True)
+class JobControl:
+    """What a worker reads before each call: the job's spend so far and its cancel flag."""
+
+    spent_tokens: int
+    spent_usd: float
+    cancelled: bool
+
+
+@dataclass(frozen=True)
+class PlanReply:
+    draft: PlanDraft
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class WorkerReply:
+    output: str
+    usage: Usage
+    truncated: bool
+
+
+class JobStorePort(Protocol):
+    """The job store as task logic uses it (`chorus.store.jobs.JobStore` in production)."""
+
+    def find(self, job_id: str) -> JobRecord | None: ...
+    def create(self, record: JobRecord) -> JobRecord: ...
+    def update(
+        self, job_id: str, change: Callable[[JobRecord], JobRecord]
+    ) -> tuple[JobRecord, bool]: ...
+    def save_result(self, job_id: str, result: SubtaskResult) -> SubtaskResult: ...
+    def before_subtask(
+        self, job_id: str, index: int
+    ) -> tuple[SubtaskResult | None, JobControl]: ...
+    def results(self, job_id: str) -> dict[int, SubtaskResult]: ...
+    def claim_gather(self, job_id: str, claimant: str, *, ttl_s: float) -> bool: ...
+    def count_retry(self, stage: str) -> None: ...
+
+
+class EventSink(Protocol):
+    def emit(self, job_id: str, kind: EventKind, **data: Any) -> None: ...
+
+
+class ModelPort(Protocol):
+    """The model as task logic uses it (`chorus.llm.client.ModelClient` in production).
+    Every method raises `ModelCallError`; `plan` also raises `PlanError`."""
+
+    def plan(
+        self, request: JobRequest, *, model: str, max_tokens: int, feedback: str | None = None
+    ) -> PlanReply: ...
+    def run_subtask(self, assignment: SubtaskAssignment) -> WorkerReply: ...
+    def synthesize(
+        self,
+        task: str,
+        context: dict[str, Any],
+        outputs: list[dict[str, str]],
+        *,
+        model: str,
+        max_tokens: int,
+    ) -> WorkerReply: ...
+
+
+@dataclass(frozen=True)
+class TaskDeps:
+    settings: Settings
+    store: JobStorePort
+    events: EventSink
+    model: ModelPort
+    limiter: Limiter
+    clock: Callable[[], datetime] = field(default=utc_now)
+    sleep: Callable[[float], None] = field(default=time.sleep)

@@ -1,0 +1,210 @@
+"""Pure transitions of a JobRecord and the event each announces. No I/O: the store applies
+them atomically in Redis."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from chorus.contract.events import EventKind
+from chorus.contract.models import (
+    Budget,
+    JobRecord,
+    JobRequest,
+    JobStatus,
+    Plan,
+    SubtaskResult,
+    SubtaskStatus,
+    Usage,
+)
+from chorus.errors import InvalidTransition
+
+MISSING_RESULT_ERROR = "no result was recorded for this subtask"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_record(
+    request: JobRequest,
+    job_id: str,
+    *,
+    orchestrator_model: str,
+    worker_model: str,
+    simulated: bool,
+    now: datetime,
+) -> JobRecord:
+    return JobRecord(
+        job_id=job_id,
+        status=JobStatus.PLANNING,
+        request=request.model_copy(update={"job_id": job_id}),
+        created_at=now,
+        updated_at=now,
+        orchestrator_model=orchestrator_model,
+        worker_model=worker_model,
+        simulated=simulated,
+    )
+
+
+def with_plan(record: JobRecord, plan: Plan, planning_usage: Usage, now: datetime) -> JobRecord:
+    if record.status is not JobStatus.PLANNING:
+        raise InvalidTransition(f"cannot store a plan on a {record.status.value} job")
+    return record.model_copy(
+        update={
+            "status": JobStatus.RUNNING,
+            "plan": plan,
+            "planning_usage": planning_usage,
+            "usage": planning_usage,
+            "updated_at": now,
+        }
+    )
+
+
+CANCELLED_ERROR = "cancelled by request"
+
+
+def with_cancellation(record: JobRecord, now: datetime) -> JobRecord:
+    if record.status.is_final:
+        raise InvalidTransition(f"job is already {record.status.value}")
+    return record.model_copy(
+        update={
+            "status": JobStatus.CANCELLED,
+            "error": CANCELLED_ERROR,
+            "updated_at": now,
+            "finished_at": now,
+        }
+    )
+
+
+def awaits_results(record: JobRecord) -> bool:
+    """Running, or cancelled after planning with its subtasks' outcomes not yet attached."""
+    if record.plan is None or record.results:
+        return False
+    return record.status in (JobStatus.RUNNING, JobStatus.CANCELLED)
+
+
+def with_failure(
+    record: JobRecord, reason: str, now: datetime, planning_usage: Usage | None = None
+) -> JobRecord:
+    if record.status.is_final:
+        raise InvalidTransition(f"job is already {record.status.value}")
+    usage = planning_usage if planning_usage is not None else record.planning_usage
+    return record.model_copy(
+        update={
+            "status": JobStatus.FAILED,
+            "error": reason,
+            "planning_usage": usage,
+            "usage": usage,
+            "updated_at": now,
+            "finished_at": now,
+        }
+    )
+
+
+def planning_spend(before: JobRecord, after: JobRecord) -> Usage | None:
+    """The planning calls' usage a change brings onto the job's spend ledger: once, when the
+    job leaves `planning` (with a plan or failed), so a redelivered plan step cannot count it
+    twice."""
+    if before.status is not JobStatus.PLANNING or after.status is JobStatus.PLANNING:
+        return None
+    return after.planning_usage if after.planning_usage.total_tokens else None
+
+
+def budget_of(record: JobRecord) -> Budget:
+    options = record.request.options
+    deadline = None
+    if options.deadline_s is not None:
+        deadline = record.created_at + timedelta(seconds=options.deadline_s)
+    return Budget(
+        max_total_tokens=options.max_total_tokens,
+        max_cost_usd=options.max_cost_usd,
+        deadline_at=deadline,
+    )
+
+
+def final_status(results: list[SubtaskResult]) -> JobStatus:
+    succeeded = sum(1 for r in results if r.status is SubtaskStatus.SUCCEEDED)
+    if results and succeeded == len(results):
+        return JobStatus.SUCCEEDED
+    if succeeded == 0:
+        return JobStatus.FAILED
+    return JobStatus.PARTIAL
+
+
+def missing_indices(record: JobRecord, stored: Mapping[int, SubtaskResult]) -> list[int]:
+    planned = record.plan.subtasks if record.plan else []
+    return [s.index for s in planned if s.index not in stored]
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    text: str | None
+    usage: Usage
+    error: str | None = None
+
+
+def finalized(
+    record: JobRecord,
+    stored: Mapping[int, SubtaskResult],
+    now: datetime,
+    synthesis: Synthesis | None = None,
+) -> JobRecord:
+    """The final record: results in plan order; a subtask with no stored result is failed."""
+    if not awaits_results(record) or record.plan is None:
+        raise InvalidTransition(f"cannot finalise a {record.status.value} job")
+    results = [
+        stored.get(s.index)
+        or SubtaskResult(
+            index=s.index,
+            type=s.type,
+            description=s.description,
+            status=SubtaskStatus.FAILED,
+            error=MISSING_RESULT_ERROR,
+            attempts=0,
+            finished_at=now,
+        )
+        for s in record.plan.subtasks
+    ]
+    status = final_status(results)
+    extra = synthesis.usage if synthesis else Usage()
+    usage = sum((r.usage for r in results), record.planning_usage + extra)
+    error = None
+    stopped = sorted({r.error or "" for r in results if r.status is SubtaskStatus.SKIPPED})
+    if stopped:
+        # The reason a job was cut short matters more than the count of what failed.
+        error = "; ".join(stopped)
+    elif status is JobStatus.FAILED:
+        error = "every subtask failed; see each subtask's error"
+    if record.status is JobStatus.CANCELLED:
+        # The outcomes are attached for the record; the job stays cancelled.
+        status, error = JobStatus.CANCELLED, record.error
+        now = record.finished_at or now
+    return record.model_copy(
+        update={
+            "status": status,
+            "results": results,
+            "usage": usage,
+            "error": error,
+            "synthesis": synthesis.text if synthesis else None,
+            "synthesis_error": synthesis.error if synthesis else None,
+            "synthesis_usage": extra,
+            "updated_at": now,
+            "finished_at": now,
+        }
+    )
+
+
+def transition_event(
+    before: JobRecord, after: JobRecord
+) -> tuple[EventKind, dict[str, Any]] | None:
+    """The event a record change announces, if any. The job store writes it in the same
+    transaction as the change, so a job never changes state unannounced or twice."""
+    if before.status is JobStatus.PLANNING and after.status is JobStatus.RUNNING:
+        return EventKind.PLANNED, {"subtasks": after.subtasks_total}
+    if not before.status.is_final and after.status.is_final:
+        kind = (
+            EventKind.CANCELLED if after.status is JobStatus.CANCELLED else EventKind.JOB_FINISHED
+        )
+        return kind, {"status": after.status.value}
+    return None

@@ -1,0 +1,36 @@
+"""Run the simulator under uvicorn."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from chorus.core.network import is_loopback
+from chorus.devstack.simulator.app import create_simulator_app
+from chorus.devstack.simulator.config import SimulatorConfig
+
+
+def serve(host: str, port: int, config: SimulatorConfig) -> None:
+    if not is_loopback(host) and not config.api_key:
+        raise ValueError(
+            f"refusing to listen on {host} without an API key: set --api-key "
+            "(or CHORUS_SIMULATOR_API_KEY) to serve beyond loopback"
+        )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_simulator_app(config),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            backlog=2048,
+        )
+    )
+    original_startup = server.startup
+
+    async def startup(*args: object, **kwargs: object) -> None:
+        await original_startup(*args, **kwargs)  # type: ignore[arg-type]
+        # The parent process waits for this line before it sends any request.
+        print(f"simulator listening on http://{host}:{port}", flush=True)
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.run()

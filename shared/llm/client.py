@@ -1,0 +1,129 @@
+"""The model client: the only code that talks to a model, through the official anthropic SDK.
+
+Without an API key it points the same SDK at the offline simulator via `base_url`, so the
+production code path is the one exercised everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+import pydantic
+from anthropic.types import Usage as SdkUsage
+
+from chorus.contract.models import JobRequest, PlanDraft, SubtaskAssignment, Usage
+from chorus.core import prompts
+from chorus.core.ports import PlanReply, WorkerReply
+from chorus.core.pricing import ModelPrice, priced
+from chorus.errors import ModelCallError, PlanError
+from chorus.llm.errors import classify_model_error
+from chorus.settings import Settings
+
+_SIMULATOR_KEY = "chorus-simulator"
+
+
+def usage_from_sdk(usage: SdkUsage, price: ModelPrice | None) -> Usage:
+    return priced(
+        Usage(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_creation_input_tokens=usage.cache_creation_input_tokens or 0,
+            cache_read_input_tokens=usage.cache_read_input_tokens or 0,
+        ),
+        price,
+    )
+
+
+class ModelClient:
+    def __init__(self, settings: Settings) -> None:
+        self._prices = settings.prices
+        key = settings.anthropic_api_key or settings.simulator_api_key
+        self._client = anthropic.Anthropic(
+            api_key=key.get_secret_value() if key else _SIMULATOR_KEY,
+            base_url=settings.model_base_url,
+            timeout=settings.model_timeout_s,
+            # Celery owns retries (a waiting task holds no worker slot); two layers would multiply.
+            max_retries=0,
+        )
+
+    def plan(
+        self, request: JobRequest, *, model: str, max_tokens: int, feedback: str | None = None
+    ) -> PlanReply:
+        """Ask for a plan with structured output. Raises ModelCallError or PlanError."""
+        try:
+            message = self._client.messages.parse(
+                model=model,
+                max_tokens=max_tokens,
+                system=prompts.planning_system(),
+                messages=prompts.planning_messages(request, feedback),
+                output_format=PlanDraft,
+            )
+        except pydantic.ValidationError as exc:
+            raise PlanError(
+                f"the model's plan did not match the plan schema ({_brief(exc)})"
+            ) from exc
+        except anthropic.AnthropicError as exc:
+            raise classify_model_error(exc) from exc
+        usage = usage_from_sdk(message.usage, self._prices.get(model))
+        if message.stop_reason == "max_tokens":
+            raise PlanError("the model's plan was cut off at max_tokens; raise plan_max_tokens")
+        draft = message.parsed_output
+        if draft is None:
+            raise PlanError("the model returned no plan")
+        return PlanReply(draft=draft, usage=usage)
+
+    def run_subtask(self, assignment: SubtaskAssignment) -> WorkerReply:
+        """One worker call. Raises ModelCallError."""
+        try:
+            message = self._client.messages.create(
+                model=assignment.model,
+                max_tokens=assignment.max_tokens,
+                system=prompts.worker_system(assignment.task, assignment.context),
+                messages=prompts.worker_messages(assignment.subtask),
+            )
+        except anthropic.AnthropicError as exc:
+            raise classify_model_error(exc) from exc
+        text = "".join(block.text for block in message.content if block.type == "text")
+        if not text.strip():
+            raise ModelCallError("the model returned an empty answer", retryable=True)
+        return WorkerReply(
+            output=text,
+            usage=usage_from_sdk(message.usage, self._prices.get(assignment.model)),
+            truncated=message.stop_reason == "max_tokens",
+        )
+
+    def synthesize(
+        self,
+        task: str,
+        context: dict[str, Any],
+        outputs: list[dict[str, str]],
+        *,
+        model: str,
+        max_tokens: int,
+    ) -> WorkerReply:
+        """Combine worker outputs into one answer. Raises ModelCallError."""
+        try:
+            message = self._client.messages.create(
+                model=model,
+                max_tokens=max_tokens,
+                system=prompts.synthesis_system(task, context),
+                messages=prompts.synthesis_messages(outputs),
+            )
+        except anthropic.AnthropicError as exc:
+            raise classify_model_error(exc) from exc
+        text = "".join(block.text for block in message.content if block.type == "text")
+        return WorkerReply(
+            output=text,
+            usage=usage_from_sdk(message.usage, self._prices.get(model)),
+            truncated=message.stop_reason == "max_tokens",
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _brief(exc: pydantic.ValidationError) -> str:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(p) for p in first["loc"]) or "plan"
+    return f"{exc.error_count()} error(s); first at {where}: {first['msg']}"

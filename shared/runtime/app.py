@@ -1,0 +1,122 @@
+"""The Celery app of Chorus, built by a function: importing this module builds nothing.
+
+`create_celery_app(settings)` gives a client app (anything that only enqueues);
+`chorus.runtime.main` builds the worker app of an orchestrator or worker process.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from celery import Celery
+
+from chorus.contract import limits, names
+from chorus.core.ports import TaskDeps
+from chorus.settings import Settings
+from chorus.store.connection import redis_client, tls_options
+from chorus.store.events import JobEvents
+from chorus.store.jobs import JobStore
+from chorus.store.rate_limits import RateLimiter
+
+
+class ChorusCelery(Celery):  # type: ignore[misc]
+    """A Celery app that carries the process's Settings and its lazily built dependencies."""
+
+    def __init__(self, settings: Settings, **kwargs: Any) -> None:
+        super().__init__("chorus", **kwargs)
+        self.settings = settings
+
+    @cached_property
+    def job_store(self) -> JobStore:
+        return JobStore.from_settings(self.settings)
+
+    @cached_property
+    def job_events(self) -> JobEvents:
+        return JobEvents(redis_client(self.settings), ttl_s=self.settings.job_ttl_s)
+
+    @cached_property
+    def deps(self) -> TaskDeps:
+        """What task logic runs against in this process; built on first use, because the
+        model client imports the anthropic SDK, which only task processes need."""
+        from chorus.llm.client import ModelClient
+
+        settings = self.settings
+        limiter = RateLimiter(
+            redis_client(settings), settings.rate_limits, window_s=settings.rate_limit_window_s
+        )
+        return TaskDeps(
+            settings=settings,
+            store=self.job_store,
+            events=self.job_events,
+            model=ModelClient(settings),
+            limiter=limiter,
+        )
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    url = settings.redis_url.get_secret_value()
+    transport_options = {
+        # Must outlast the slowest subtask: until then a dead worker's message waits (the
+        # delivery ledger in chorus.runtime.redelivery hands it back far sooner).
+        "visibility_timeout": settings.visibility_timeout_s,
+        "socket_timeout": limits.REDIS_SOCKET_TIMEOUT_S,
+        "socket_connect_timeout": limits.REDIS_CONNECT_TIMEOUT_S,
+        "health_check_interval": limits.REDIS_HEALTH_CHECK_S,
+        "retry_on_timeout": True,
+    }
+    tls = tls_options(settings)
+    return {
+        # Kombu and the Redis result backend skip the certificate check for rediss:// unless
+        # given options: always give them.
+        **({"broker_use_ssl": tls, "redis_backend_use_ssl": tls} if tls else {}),
+        "broker_url": url,
+        "result_backend": url,
+        # JSON only: a pickled message is refused, never executed.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_routes": {
+            "orchestrator.*": {"queue": names.ORCHESTRATOR_QUEUE},
+            "worker.*": {"queue": names.SUBTASKS_QUEUE},
+        },
+        "task_default_queue": names.ORCHESTRATOR_QUEUE,
+        # Flower sees tasks from the moment they are sent. They cost about a tenth of the
+        # throughput at 0 ms per call (README "Performance"); CHORUS_TASK_EVENTS=false saves
+        # that where nobody watches (Flower can still switch worker events on at runtime).
+        "worker_send_task_events": settings.task_events,
+        "task_send_sent_event": settings.task_events,
+        # A task is acknowledged after it finishes: a worker that dies mid-call hands it back.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        # One message reserved per free slot keeps work spread fairly over worker processes.
+        "worker_prefetch_multiplier": 1,
+        "broker_transport_options": transport_options,
+        "result_backend_transport_options": transport_options,
+        # Redis restarts: keep reconnecting (never give up and exit), and let in-flight model
+        # calls run on through a broker blip; their late-ack messages stay in Redis, their
+        # results are saved once Redis is back, and a redelivered duplicate finds the stored
+        # result (subtasks are idempotent). Cancelling them would only repeat paid calls.
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_retry": True,
+        "broker_connection_max_retries": None,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": 30,
+        "redis_socket_timeout": limits.REDIS_SOCKET_TIMEOUT_S,
+        "redis_socket_connect_timeout": limits.REDIS_CONNECT_TIMEOUT_S,
+        "redis_retry_on_timeout": True,
+        "redis_backend_health_check_interval": limits.REDIS_HEALTH_CHECK_S,
+        # Celery's own results (short receipts) and chord counters: a day outlives any job by
+        # far, which a chord counter must; the records themselves live job_ttl_s.
+        "result_expires": limits.CELERY_RESULT_TTL_S,
+        "enable_utc": True,
+    }
+
+
+def create_celery_app(settings: Settings | None = None) -> ChorusCelery:
+    settings = settings or Settings()
+    celery_app = ChorusCelery(settings)
+    celery_app.conf.update(celery_config(settings))
+    return celery_app

@@ -1,0 +1,25 @@
+"""The command lines of Chorus's Celery processes, built in one place for `chorus worker`,
+`chorus orchestrator`, `chorus flower` and the local stack alike."""
+
+from __future__ import annotations
+
+import sys
+
+APP_MODULE = "chorus.runtime.main"
+
+
+def celery_worker_argv(
+    queue: str, *, node_name: str, concurrency: int, pool: str = "threads", loglevel: str = "INFO"
+) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", APP_MODULE, "worker",
+        "-Q", queue, "-n", node_name, "-P", pool, "-c", str(concurrency),
+        "--loglevel", loglevel, "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
+
+
+def flower_argv(address: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", APP_MODULE, "flower",
+        f"--address={address}", f"--port={port}",
+    ]  # fmt: skip

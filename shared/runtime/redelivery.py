@@ -1,0 +1,204 @@
+"""Handing back the messages a dead or stopping worker held, in seconds rather than at the
+visibility timeout.
+
+Kombu's Redis transport keeps every delivered, unacknowledged (late-ack) message in the
+`unacked` hash and puts it back only after `visibility_timeout`, which must outlast the slowest
+model call: an hour by default. So each Chorus process also keeps a ledger of the deliveries it
+holds and a heartbeat key. When a heartbeat lapses (the process was SIGKILLed, its machine
+died), any live process moves that ledger's messages from `unacked` back to their queues, with
+the same Lua step kombu's own restore performs. A process that was only slow may then see its
+message run twice: subtasks are idempotent (the first stored result wins), so a late duplicate
+costs a repeated call, never a second result.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+
+import redis
+
+from chorus.contract import names
+
+log = logging.getLogger(__name__)
+
+# Kombu's names for its Redis bookkeeping (kombu.transport.redis.Channel defaults).
+KOMBU_UNACKED = "unacked"
+KOMBU_UNACKED_INDEX = "unacked_index"
+
+# Move each delivery tag in ARGV from kombu's unacked hash back onto its queue. A tag already
+# acknowledged (or restored by someone else) is no longer in the hash and is skipped, so two
+# processes reaping the same ledger never requeue a message twice.
+_HAND_BACK_LUA = """
+local moved = 0
+local sep = "\\006\\022"
+for i = 1, #ARGV do
+  local tag = ARGV[i]
+  local raw = redis.call('HGET', KEYS[1], tag)
+  if raw then
+    -- The entry is kombu's JSON [payload, exchange, routing_key]. The payload goes back
+    -- byte for byte: re-encoding it here could turn an empty list into an empty object.
+    local entry = cjson.decode(raw)
+    local exchange, routing_key = entry[2], entry[3]
+    local suffix = ', ' .. cjson.encode(exchange) .. ', ' .. cjson.encode(routing_key) .. ']'
+    local body
+    if string.sub(raw, -#suffix) == suffix then
+      body = string.sub(raw, 2, #raw - #suffix)
+    else
+      body = cjson.encode(entry[1])
+    end
+    local queues = {}
+    for _, member in ipairs(redis.call('SMEMBERS', '_kombu.binding.' .. exchange)) do
+      local a = string.find(member, sep, 1, true)
+      local rest = string.sub(member, a + 2)
+      local b = string.find(rest, sep, 1, true)
+      if string.sub(member, 1, a - 1) == routing_key then
+        table.insert(queues, string.sub(rest, b + 2))
+      end
+    end
+    if #queues == 0 then table.insert(queues, routing_key) end
+    redis.call('HDEL', KEYS[1], tag)
+    redis.call('ZREM', KEYS[2], tag)
+    for _, queue in ipairs(queues) do
+      -- Consumers pop from the right: a handed-back message is the next one served.
+      redis.call('RPUSH', queue, body)
+    end
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
+
+class DeliveryLedger:
+    """One process's record of the deliveries it holds, plus its heartbeat."""
+
+    def __init__(self, client: redis.Redis, node: str, *, heartbeat_ttl_s: float) -> None:
+        self._redis = client
+        # One identity per process: a restarted container reuses its hostname, and must not
+        # inherit (and so never hand back) what its killed predecessor held.
+        self.instance = f"{node}/{uuid.uuid4().hex[:8]}"
+        self._ttl_ms = int(heartbeat_ttl_s * 1000)
+        self._hand_back = client.register_script(_HAND_BACK_LUA)
+        self._held: dict[tuple[str, int], str] = {}
+        self._lock = threading.Lock()
+        # Ledger writes leave through one thread that sends whatever has queued up in one
+        # pipeline: the consumer's event loop never waits on Redis for them, and under load
+        # hundreds of writes cost one round trip.
+        self._writes: queue.Queue[tuple[str, str, str]] = queue.Queue()
+        threading.Thread(target=self._write_forever, name="chorus-ledger", daemon=True).start()
+
+    def received(self, task_id: str, retries: int, delivery_tag: str) -> None:
+        with self._lock:
+            self._held[(task_id, retries)] = delivery_tag
+        self._writes.put(("hset", delivery_tag, task_id))
+
+    def finished(self, task_id: str, retries: int) -> None:
+        with self._lock:
+            tag = self._held.pop((task_id, retries), None)
+        if tag is not None:
+            self._writes.put(("hdel", tag, ""))
+
+    def flush(self) -> None:
+        """Wait until every ledger write queued so far is in Redis."""
+        self._writes.join()
+
+    def _write_forever(self) -> None:
+        key = names.ledger_key(self.instance)
+        while True:
+            batch = [self._writes.get()]
+            while len(batch) < 500:
+                try:
+                    batch.append(self._writes.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                with self._redis.pipeline(transaction=False) as pipe:
+                    for op, tag, task_id in batch:
+                        if op == "hset":
+                            pipe.hset(key, tag, task_id)
+                        else:
+                            pipe.hdel(key, tag)
+                    pipe.execute()
+            except redis.RedisError as exc:
+                # The client already retried for a while; the visibility timeout still
+                # covers these messages.
+                log.warning("delivery ledger write failed: %s", type(exc).__name__)
+            finally:
+                for _ in batch:
+                    self._writes.task_done()
+
+    def beat(self) -> None:
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(names.heartbeat_key(self.instance), "1", px=self._ttl_ms)
+            pipe.sadd(names.LEDGERS_KEY, self.instance)
+            pipe.execute()
+
+    def hand_back_own(self) -> int:
+        """Requeue everything this process holds (it is about to exit without finishing)."""
+        self.flush()
+        return hand_back(self._redis, self._hand_back, self.instance)
+
+    def retire(self) -> None:
+        """A clean exit: nothing is held any more."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.delete(names.ledger_key(self.instance), names.heartbeat_key(self.instance))
+            pipe.srem(names.LEDGERS_KEY, self.instance)
+            pipe.execute()
+
+    def reap_dead(self) -> dict[str, int]:
+        """Hand back the deliveries of every process whose heartbeat has lapsed."""
+        moved: dict[str, int] = {}
+        others = [str(i) for i in self._redis.smembers(names.LEDGERS_KEY) if i != self.instance]
+        if not others:
+            return moved
+        # One round trip for every heartbeat: this runs in every process at every beat.
+        with self._redis.pipeline(transaction=False) as pipe:
+            for name in others:
+                pipe.exists(names.heartbeat_key(name))
+            alive = pipe.execute()
+        for name, beating in zip(others, alive, strict=True):
+            if beating:
+                continue
+            count = hand_back(self._redis, self._hand_back, name)
+            self._redis.srem(names.LEDGERS_KEY, name)
+            if count:
+                moved[name] = count
+        return moved
+
+
+def hand_back(client: redis.Redis, script: object, instance: str) -> int:
+    key = names.ledger_key(instance)
+    tags = list(client.hkeys(key))
+    moved = 0
+    for start in range(0, len(tags), 200):
+        batch = tags[start : start + 200]
+        moved += int(script(keys=[KOMBU_UNACKED, KOMBU_UNACKED_INDEX], args=batch))  # type: ignore[operator]
+    client.delete(key)
+    return moved
+
+
+class HeartbeatThread(threading.Thread):
+    """Beats for this process and reaps dead ones, until the process exits."""
+
+    def __init__(self, ledger: DeliveryLedger, *, interval_s: float) -> None:
+        super().__init__(name="chorus-heartbeat", daemon=True)
+        self._ledger = ledger
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._ledger.beat()
+                for instance, count in self._ledger.reap_dead().items():
+                    log.warning("handed back %d message(s) held by dead %s", count, instance)
+            except redis.RedisError as exc:
+                # Redis is away; the broker connection reports it too. Try again next beat.
+                log.warning("heartbeat failed: %s", type(exc).__name__)
+            self._stop.wait(self._interval_s)
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,5 @@
+"""Where things are: the checkout the tests run from."""
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]

@@ -1,0 +1,66 @@
+"""The simulator's pure parts: schema-valid deterministic output, faults, prompt caching."""
+
+from anthropic.lib._parse._transform import transform_schema
+
+from chorus.contract.models import PlanDraft
+from chorus.devstack.simulator.cache import PromptCache
+from chorus.devstack.simulator.faults import FaultPlan, FaultRule
+from chorus.devstack.simulator.generation import generate_instance, generate_text
+
+
+def plan_schema() -> dict[str, object]:
+    return transform_schema(PlanDraft.model_json_schema())
+
+
+def test_generated_plan_is_schema_valid_deterministic_and_distinct() -> None:
+    prompt = "Write about water bottles. Plan at most 4 subtasks."
+    first = PlanDraft.model_validate(generate_instance(plan_schema(), prompt))
+    again = PlanDraft.model_validate(generate_instance(plan_schema(), prompt))
+    assert first == again
+    assert 1 <= len(first.subtasks) <= 4
+    assert len({s.type for s in first.subtasks}) == len(first.subtasks)
+    assert first.analysis
+
+
+def test_plan_size_is_honoured_up_to_twenty_distinct_types() -> None:
+    plan = PlanDraft.model_validate(
+        generate_instance(plan_schema(), "Plan at most 20 subtasks.", list_size=20)
+    )
+    assert len({s.type for s in plan.subtasks}) == 20
+
+
+def test_text_is_deterministic_and_uses_prompt_words() -> None:
+    text = generate_text("Describe the insulated bottle for millennials")
+    assert text == generate_text("Describe the insulated bottle for millennials")
+    assert any(w in text for w in ("insulated", "millennials", "describe", "bottle"))
+
+
+def test_fail_every_then_rules_with_times() -> None:
+    plan = FaultPlan(fail_every=3, fail_status=529)
+    plan.replace([FaultRule(match="<subtask>", status=400, times=1)], None, None)
+    assert plan.decide(3, "x") is not None and plan.decide(3, "x").status == 529  # type: ignore[union-attr]
+    assert plan.decide(1, "a <subtask> b").status == 400  # type: ignore[union-attr]
+    assert plan.decide(2, "a <subtask> b") is None  # times exhausted
+    assert plan.decide(4, "plain") is None
+
+
+def test_rule_needs_exactly_one_effect() -> None:
+    import pydantic
+    import pytest
+
+    with pytest.raises(pydantic.ValidationError):
+        FaultRule(match="x")
+    with pytest.raises(pydantic.ValidationError):
+        FaultRule(match="x", status=500, body="y")
+
+
+def test_marked_prefix_is_written_once_then_read() -> None:
+    cache = PromptCache(min_tokens=10)
+    system = [{"type": "text", "text": "s" * 400, "cache_control": {"type": "ephemeral"}}]
+    request = {"model": "m", "system": system, "messages": [{"role": "user", "content": "hi"}]}
+    first, second = cache.account(request), cache.account(request)
+    assert first.cache_creation_input_tokens == 100 and first.cache_read_input_tokens == 0
+    assert second.cache_read_input_tokens == 100 and second.cache_creation_input_tokens == 0
+    assert second.input_tokens == 1
+    short = {"model": "m", "system": [{**system[0], "text": "tiny"}], "messages": []}
+    assert cache.account(short).cache_creation_input_tokens == 0
