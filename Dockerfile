@@ -8,7 +8,11 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY shared ./shared
 COPY orchestrator_service ./orchestrator_service
 COPY worker_service ./worker_service
+# Installed as the one package `chorus` (distribution chorus-jobs); the source folders go, so
+# nothing named `shared` is importable in the image.
 RUN pip install -c constraints.txt . \
+    && rm -rf shared orchestrator_service worker_service build \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin chorus
 USER 10001
+WORKDIR /home/chorus
 CMD ["chorus", "--help"]

@@ -82,7 +82,7 @@ class Infra:
             return latency, proc, url
 
         # Started side by side: each one spends its start-up importing, mostly waiting on I/O.
-        with ThreadPoolExecutor(len(self._latencies)) as pool:
+        with ThreadPoolExecutor(max(1, len(self._latencies))) as pool:
             for latency, proc, url in pool.map(simulator, self._latencies):
                 self._own.append(proc)
                 self.simulators[latency] = url

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bench import startup
+
 NAMES = {
     "sequential": "sequential loop",
     "asyncio": "in-process asyncio",
@@ -23,7 +25,7 @@ class Target:
 
 
 def targets(r: dict[str, Any]) -> list[Target]:
-    found: list[Target] = []
+    found = [Target(*row) for row in startup.targets(r)]
     if "latency" in r:
         lat = r["latency"]
         chorus = lat["systems"]["chorus"]
@@ -108,6 +110,7 @@ def markdown(r: dict[str, Any], verdicts: list[Target]) -> str:
         ["target", "measured", "verdict"],
         [[t.goal, t.measured, "PASS" if t.passed else "FAIL"] for t in verdicts],
     )
+    out += startup.markdown(r)
     if "latency" in r:
         lat = r["latency"]
         out += [

@@ -1,8 +1,9 @@
 """`make bench`: the whole suite in one run, against the simulator and one private Redis.
 
-    python -m bench.run [--suite all|core|pools] [--runs 7] [--jobs 100]
+    python -m bench.run [--suite all|core|pools|startup] [--runs 7] [--jobs 100]
 
-core: single-job latency and the subtasks curve (200 ms per call), throughput and the jobs
+startup (also in all and core): `chorus --help`, `chorus status`, `import chorus` beside
+`python -c pass`. core: single-job latency and the subtasks curve (200 ms per call), throughput and the jobs
 curve and Redis memory per job (0 ms), in-flight capacity and worker RSS (1 s); for the
 sequential loop, in-process asyncio, a bare Celery chord and Chorus. pools: Chorus's worker
 pools at 200 calls in flight, and Chorus throughput with 1, 2 and 4 worker processes.
@@ -22,11 +23,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import inflight, latency, report, throughput
+from bench import inflight, latency, report, startup, throughput
 from bench.infra import REPO_ROOT, Infra
 from bench.plot import plot
 
 RESULTS = Path(__file__).resolve().parent / "results"
+STARTUP_DB = 13  # the one record `chorus status` reads
 
 
 def _git(*args: str) -> str:
@@ -59,7 +61,7 @@ def _progress(started: float, what: str) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", choices=["all", "core", "pools"], default="all")
+    parser.add_argument("--suite", choices=["all", "core", "pools", "startup"], default="all")
     parser.add_argument("--runs", type=int, default=7, help="single-job runs per system")
     parser.add_argument("--curve-runs", type=int, default=5, help="runs per subtasks point")
     parser.add_argument("--subtasks", type=int, default=5)
@@ -72,13 +74,48 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def _run_load(
+    infra: Infra,
+    args: argparse.Namespace,
+    *,
+    core: bool,
+    pools: bool,
+    results: dict[str, Any],
+    started: float,
+) -> None:
+    _progress(started, "throughput (0 ms per call) ...")
+    results |= throughput.run(
+        infra,
+        core=core,
+        pools=pools,
+        jobs=args.jobs,
+        subtasks=args.subtasks,
+        repeats=args.repeats,
+        curve=[int(n) for n in args.jobs_curve.split(",")],
+        worker_counts=[1, 2, 4],
+    )
+    _progress(started, "in flight and worker pools (1 s per call) ...")
+    results |= inflight.run(
+        infra,
+        core=core,
+        pools=pools,
+        jobs=args.inflight_jobs,
+        subtasks=args.subtasks,
+        repeats=2,
+    )
+
+
 def main() -> None:
     args = parse_args()
     core, pools = args.suite in ("all", "core"), args.suite in ("all", "pools")
     started, load_start = time.perf_counter(), os.getloadavg()
-    latencies = [0.0, inflight.LATENCY_MS] + ([latency.LATENCY_MS] if core else [])
+    latencies = [0.0, inflight.LATENCY_MS] if core or pools else []
+    latencies += [latency.LATENCY_MS] if core else []
     results: dict[str, Any] = {"suite": args.suite}
     with Infra(latencies) as infra:
+        if args.suite in ("all", "core", "startup"):
+            _progress(started, "CLI and import start-up ...")
+            results |= startup.run(infra.redis_url(STARTUP_DB), infra.env())
         if core:
             infra.start_bare()
             _progress(started, "single-job latency and the subtasks curve (200 ms per call) ...")
@@ -89,26 +126,8 @@ def main() -> None:
                 curve=[int(n) for n in args.curve.split(",")],
                 curve_runs=args.curve_runs,
             )
-        _progress(started, "throughput (0 ms per call) ...")
-        results |= throughput.run(
-            infra,
-            core=core,
-            pools=pools,
-            jobs=args.jobs,
-            subtasks=args.subtasks,
-            repeats=args.repeats,
-            curve=[int(n) for n in args.jobs_curve.split(",")],
-            worker_counts=[1, 2, 4],
-        )
-        _progress(started, "in flight and worker pools (1 s per call) ...")
-        results |= inflight.run(
-            infra,
-            core=core,
-            pools=pools,
-            jobs=args.inflight_jobs,
-            subtasks=args.subtasks,
-            repeats=2,
-        )
+        if core or pools:
+            _run_load(infra, args, core=core, pools=pools, results=results, started=started)
     results["wall_s"] = round(time.perf_counter() - started, 1)
     results["machine"] = machine(load_start)
     verdicts = report.targets(results)

@@ -43,12 +43,20 @@ class InvalidTransition(ChorusError):
 
 
 class ApiError(ChorusError):
-    """The HTTP API answered with an error status; `message` is its readable line."""
+    """The HTTP API answered with an error status; `message` is its readable line and
+    `fields` names each field at fault (422)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(
+        self, status: int, message: str, fields: list[dict[str, str]] | None = None
+    ) -> None:
         super().__init__(f"{status}: {message}")
         self.status = status
         self.message = message
+        self.fields = fields or []
+
+
+class ApiUnavailable(ChorusError, ConnectionError):
+    """The HTTP API could not be reached (refused, timed out, dropped)."""
 
 
 class StackError(ChorusError, RuntimeError):
