@@ -3,11 +3,12 @@
     python -m bench.run [--suite all|core|pools|startup] [--runs 7] [--jobs 100]
 
 startup (also in all and core): `chorus --help`, `chorus status`, `import chorus` beside
-`python -c pass`. core: single-job latency and the subtasks curve (200 ms per call), throughput and the jobs
-curve and Redis memory per job (0 ms), in-flight capacity and worker RSS (1 s); for the
-sequential loop, in-process asyncio, a bare Celery chord and Chorus. pools: Chorus's worker
-pools at 200 calls in flight, and Chorus throughput with 1, 2 and 4 worker processes.
-Writes bench/results/latest.{json,md,png} and prints the tables with PASS/FAIL targets.
+`python -c pass`. core: single-job latency and the subtasks curve (200 ms per call),
+throughput and the jobs curve and Redis memory per job (0 ms), in-flight capacity and worker
+RSS (1 s); for the sequential loop, in-process asyncio, a bare Celery chord and Chorus.
+pools: Chorus's worker pools at 200 calls in flight, and Chorus throughput with 1, 2 and 4
+worker processes. Writes bench/results/latest.{json,md,png} and prints the tables with
+PASS/FAIL targets.
 """
 
 from __future__ import annotations

@@ -75,7 +75,33 @@ _EXPORTS = {
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = ["__version__", *sorted(_MODULE_OF)]
+__all__ = [
+    "ApiError",
+    "ApiUnavailable",
+    "AsyncClient",
+    "ChorusError",
+    "Client",
+    "ConfigError",
+    "EventKind",
+    "InvalidRequest",
+    "JobEvent",
+    "JobNotFound",
+    "JobOptions",
+    "JobRecord",
+    "JobRequest",
+    "JobStatus",
+    "JobTimeout",
+    "ModelCallError",
+    "Plan",
+    "PlanError",
+    "Settings",
+    "Subtask",
+    "SubtaskResult",
+    "SubtaskStatus",
+    "Usage",
+    "__version__",
+    "submit_job",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from chorus.contract.events import EventKind
-from chorus.contract.models import JobStatus, SubtaskStatus
+from chorus.contract.models import JobRecord, JobStatus, SubtaskStatus
 from chorus.devstack.stack import LocalStack, start_redis, wait_until
 from tests.support.runner import runner_for
 from tests.support.simulator_control import SimulatorControl
@@ -137,7 +137,7 @@ def test_300_jobs_from_three_processes_all_finish_once(stack_factory: StackFacto
     assert len(job_ids) == len(set(job_ids)) == 300
 
     deadline = time.monotonic() + 240
-    records = {}
+    records: dict[str, JobRecord] = {}
     while len(records) < 300 and time.monotonic() < deadline:
         for job_id in job_ids:
             if job_id not in records:

@@ -26,7 +26,8 @@ def test_sample_job_runs_end_to_end_with_parallel_workers(
     record = jobs.run(SAMPLE_TASK, context=SAMPLE_CONTEXT, options={"max_subtasks": 5})
 
     assert record.status is JobStatus.SUCCEEDED, record.error
-    assert JobRecord.model_validate_json(jobs.store._redis.get(f"chorus:job:{record.job_id}"))
+    stored = jobs.store._redis.get(f"chorus:job:{record.job_id}")
+    assert stored is not None and JobRecord.model_validate_json(stored)
     assert record.plan is not None and record.plan.analysis
     planned = record.plan.subtasks
     assert 1 <= len(planned) <= 5
@@ -42,7 +43,9 @@ def test_sample_job_runs_end_to_end_with_parallel_workers(
     assert record.simulated
     # Parallel, not one after another: every worker call's window overlaps every other's.
     if len(record.results) > 1:
-        latest_start = max(r.started_at for r in record.results)  # type: ignore[type-var]
+        starts = [r.started_at for r in record.results if r.started_at is not None]
+        assert len(starts) == len(record.results)
+        latest_start = max(starts)
         earliest_end = min(r.finished_at for r in record.results)
         assert latest_start < earliest_end
     assert sim.stats()["requests_total"] == 1 + len(planned)

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 import redis
-from kombu import Connection, Exchange, Queue
+from kombu.connection import Connection
+from kombu.entity import Exchange, Queue
 
 from chorus.contract import names
 from chorus.contract.models import JobStatus
@@ -34,14 +35,15 @@ def publish_pickled_task(redis_url: str, queue_name: str, task_name: str, marker
     """A well-formed Celery (protocol 2) task message whose body is a pickle, sent the way any
     client with access to the broker could."""
     task_id = f"pickle-{uuid.uuid4()}"
-    queue = Queue(queue_name, Exchange(queue_name, type="direct"), routing_key=queue_name)
+    exchange = Exchange(queue_name, type="direct")  # type: ignore[no-untyped-call]
+    queue = Queue(queue_name, exchange, routing_key=queue_name)  # type: ignore[no-untyped-call]
     body = ((), {"job_id": task_id, "evil": TouchOnUnpickle(marker)}, {"callbacks": None})
     headers = {
         "lang": "py", "task": task_name, "id": task_id, "root_id": task_id, "parent_id": None,
         "group": None, "retries": 0, "eta": None, "expires": None, "argsrepr": "()",
         "kwargsrepr": "{}", "origin": "attacker@test",
     }  # fmt: skip
-    with Connection(redis_url) as connection:
+    with Connection(redis_url) as connection:  # type: ignore[no-untyped-call]
         connection.Producer(serializer="pickle").publish(
             body,
             exchange=queue.exchange,

@@ -66,7 +66,8 @@ def redis_dump(url: str) -> dict[str, bytes]:
         client = redis.Redis.from_url(url.rsplit("/", 1)[0] + f"/{db}")
         try:
             for key in client.scan_iter(count=1000):
-                kind = client.type(key).decode()
+                raw_kind = client.type(key)
+                kind = raw_kind.decode() if isinstance(raw_kind, bytes) else str(raw_kind)
                 value: Any
                 if kind == "string":
                     value = client.get(key)

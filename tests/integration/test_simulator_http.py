@@ -7,6 +7,7 @@ import time
 
 import anthropic
 import pytest
+from anthropic.types import TextBlockParam
 from pydantic import BaseModel
 
 from chorus.contract.models import PlanDraft
@@ -56,7 +57,9 @@ def test_injected_overload_reaches_the_sdk_as_529(sim: SimulatorControl) -> None
 
 
 def test_cache_reads_for_a_repeated_marked_prefix(sim: SimulatorControl) -> None:
-    system = [{"type": "text", "text": "shared " * 1500, "cache_control": {"type": "ephemeral"}}]
+    system: list[TextBlockParam] = [
+        {"type": "text", "text": "shared " * 1500, "cache_control": {"type": "ephemeral"}}
+    ]
     usages = [
         sdk(sim)
         .messages.create(
@@ -107,8 +110,9 @@ def test_api_key_is_enforced_when_configured() -> None:
         env=dict(os.environ),
     )
     try:
-        assert proc.stdout is not None
-        wait_until(lambda: "listening" in proc.stdout.readline(), timeout_s=30, what="simulator")
+        stdout = proc.stdout
+        assert stdout is not None
+        wait_until(lambda: "listening" in stdout.readline(), timeout_s=30, what="simulator")
         control = SimulatorControl(f"http://127.0.0.1:{port}")
         with pytest.raises(anthropic.AuthenticationError):
             sdk(control, key="wrong").messages.create(

@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
         "client",
         "orchestrator_service",
         "devstack",
-    },  # fmt: skip
+    },
     "chorus": {"client", "contract", "errors", "settings"},
 }
 # The composition root of a Celery process wires the services into the app.

@@ -102,3 +102,9 @@ def test_version_flag() -> None:
         check=False,
     )
     assert done.returncode == 0 and done.stdout.strip() == f"chorus {chorus.__version__}"
+
+
+def test_all_lists_exactly_the_lazy_exports() -> None:
+    import chorus
+
+    assert sorted(chorus.__all__) == sorted(["__version__", *chorus._MODULE_OF])
