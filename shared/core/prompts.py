@@ -7,10 +7,14 @@ The part every worker of a job shares goes first, in a system block marked for p
 caching, so N workers reuse one cached prefix.
 """
 
-import json
-from typing import Any
+from __future__ import annotations
 
-from anthropic.types import MessageParam, TextBlockParam
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    # Types only: core stays free of the SDK, which only the model client imports.
+    from anthropic.types import MessageParam, TextBlockParam
 
 from chorus.contract.models import JobRequest, Subtask
 

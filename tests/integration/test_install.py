@@ -56,9 +56,8 @@ def test_the_wheel_installs_one_typed_package_named_chorus(tmp_path: Path) -> No
     # Outside the checkout: the user's view.
     version = _run([python, "-c", "import chorus; print(chorus.__version__)"], tmp_path)
     assert version.returncode == 0, version.stderr
-    assert version.stdout.strip() == _run(
-        [sys.executable, "-c", "import chorus; print(chorus.__version__)"], tmp_path
-    ).stdout.strip()
+    ours = _run([sys.executable, "-c", "import chorus; print(chorus.__version__)"], tmp_path)
+    assert version.stdout.strip() == ours.stdout.strip()
     for name in LEGACY:
         legacy = _run([python, "-c", f"import {name}"], tmp_path)
         assert legacy.returncode != 0 and "ModuleNotFoundError" in legacy.stderr, name
