@@ -18,10 +18,27 @@ from chorus.orchestrator_service import synthesis
 log = logging.getLogger(__name__)
 
 
-def gather(deps: TaskDeps, job_id: str, *, retries: int, task_id: str) -> JobRecord:
+def gather(
+    deps: TaskDeps, job_id: str, *, retries: int, task_id: str, synthesis_attempts: int = 0
+) -> JobRecord:
     """Finalise the job once every result is in, or once stragglers can no longer arrive
     (what never came is then marked failed). `task_id` identifies this gather task for the
-    job's one synthesis claim."""
+    job's one synthesis claim; `synthesis_attempts` counts the synthesis calls tried so far."""
+    try:
+        return _gather(deps, job_id, retries, task_id, synthesis_attempts)
+    except (RetryLater, JobNotFound):
+        raise
+    except Exception as exc:
+        # Redis away or a reply cut short: nothing is final until the transition commits, so
+        # look again on the recheck schedule until it does; a job must never stay running.
+        log.warning("gather for %s hit %s; looking again", job_id, type(exc).__name__)
+        delay = retry.gather_recheck_delay_s(retries)
+        raise RetryLater(delay, f"internal error: {type(exc).__name__}") from exc
+
+
+def _gather(
+    deps: TaskDeps, job_id: str, retries: int, task_id: str, synthesis_attempts: int
+) -> JobRecord:
     store = deps.store
     record = store.find(job_id)
     if record is None:
@@ -40,7 +57,7 @@ def gather(deps: TaskDeps, job_id: str, *, retries: int, task_id: str) -> JobRec
         # carries on where it stopped.
         if not store.claim_gather(job_id, task_id, ttl_s=retry.straggler_wait_s(deps.settings)):
             raise RetryLater(retry.SYNTHESIS_CLAIM_BUSY_S, "another gather holds the synthesis")
-        combined = synthesis.synthesize(deps, record, stored, retries=retries)
+        combined = synthesis.synthesize(deps, record, stored, attempt=synthesis_attempts + 1)
     final, changed = store.update(
         job_id, lambda r: records.finalized(r, stored, deps.clock(), combined)
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pydantic
@@ -85,30 +86,43 @@ def plan_job(deps: TaskDeps, request: JobRequest, *, retries: int) -> JobRecord:
     if record.status is not JobStatus.PLANNING:
         # A redelivered message: the plan is already stored (or the job is over).
         return record
+    spent = Spend()
     try:
-        plan, usage = _ask_for_plan(deps, record)
+        plan = _ask_for_plan(deps, record, spent)
     except ModelCallError as exc:
         attempt = retries + 1
         delay = retry.next_retry_delay_s(exc.retryable, exc.retry_after_s, attempt, deps.settings)
         if delay is not None:
             log.info("planning %s: retry %d in %.1fs: %s", record.job_id, attempt, delay, exc)
+            if spent.usage.total_tokens:
+                # Paid for before the failure (a rejected plan): the retry starts over.
+                store.update(
+                    record.job_id,
+                    lambda r: records.with_planning_spend(r, spent.usage, deps.clock()),
+                )
             store.count_retry("plan")
             raise RetryLater(delay, exc.message) from exc
         reason = f"planning failed after {attempt} attempt(s): {exc.message}"
-        return fail_job(deps, record.job_id, reason, Usage())
+        return fail_job(deps, record.job_id, reason, spent.usage)
     except PlanError as exc:
-        return fail_job(deps, record.job_id, f"planning failed: {exc}", exc.usage or Usage())
+        return fail_job(deps, record.job_id, f"planning failed: {exc}", spent.usage)
     # The plan's spend and the `planned` event are recorded by the same transaction.
     updated, _ = store.update(
-        record.job_id, lambda r: records.with_plan(r, plan, usage, deps.clock())
+        record.job_id, lambda r: records.with_plan(r, plan, spent.usage, deps.clock())
     )
     return updated
 
 
-def _ask_for_plan(deps: TaskDeps, record: JobRecord) -> tuple[Plan, Usage]:
+@dataclass
+class Spend:
+    """What this planning attempt has paid for so far, whatever ends it."""
+
+    usage: Usage = field(default_factory=Usage)
+
+
+def _ask_for_plan(deps: TaskDeps, record: JobRecord, spent: Spend) -> Plan:
     request = record.request
     max_tokens = request.options.plan_max_tokens or deps.settings.plan_max_tokens
-    usage = Usage()
     feedback: str | None = None
     for round_no in range(REPAIR_ROUNDS + 1):
         _throttle(deps, record.orchestrator_model, request, max_tokens)
@@ -116,12 +130,13 @@ def _ask_for_plan(deps: TaskDeps, record: JobRecord) -> tuple[Plan, Usage]:
             reply = deps.model.plan(
                 request, model=record.orchestrator_model, max_tokens=max_tokens, feedback=feedback
             )
-            usage = usage + reply.usage
-            return validate_plan(reply.draft, request.options.max_subtasks), usage
+            spent.usage = spent.usage + reply.usage
+            return validate_plan(reply.draft, request.options.max_subtasks)
         except PlanError as exc:
+            if exc.usage is not None:  # a reply the model client could not use, still paid
+                spent.usage = spent.usage + exc.usage
             if round_no == REPAIR_ROUNDS:
-                reason = f"{exc} (after {REPAIR_ROUNDS} repair round)"
-                raise PlanError(reason, usage=usage) from exc
+                raise PlanError(f"{exc} (after {REPAIR_ROUNDS} repair round)") from exc
             log.info("plan for %s rejected, asking for a repair: %s", record.job_id, exc)
             feedback = str(exc)
     raise AssertionError("unreachable")

@@ -24,8 +24,11 @@ def wanted(record: JobRecord, results: dict[int, SubtaskResult]) -> bool:
 
 
 def synthesize(
-    deps: TaskDeps, record: JobRecord, results: dict[int, SubtaskResult], *, retries: int
+    deps: TaskDeps, record: JobRecord, results: dict[int, SubtaskResult], *, attempt: int
 ) -> Synthesis:
+    """The combined answer, or the reason there is none. A transient failure asks for a retry
+    whose kwargs carry the attempt count (the gather task's own retries also count rechecks
+    for stragglers, so they cannot)."""
     outputs = [
         {"type": r.type, "output": r.output or ""}
         for _, r in sorted(results.items())
@@ -41,11 +44,15 @@ def synthesize(
             max_tokens=options.plan_max_tokens or deps.settings.plan_max_tokens,
         )
     except ModelCallError as exc:
-        attempt = retries + 1
         delay = retry.next_retry_delay_s(exc.retryable, exc.retry_after_s, attempt, deps.settings)
         if delay is not None:
             deps.store.count_retry("synthesis")
-            raise RetryLater(delay, exc.message) from exc
+            kwargs = {"job_id": record.job_id, "synthesis_attempts": attempt}
+            raise RetryLater(delay, exc.message, kwargs=kwargs) from exc
         log.warning("synthesis for %s failed: %s", record.job_id, exc.message)
         return Synthesis(text=None, usage=Usage(), error=exc.message)
+    except Exception as exc:
+        # A bug must not keep the job from ending: the outputs are there, the synthesis not.
+        log.exception("synthesis for %s crashed", record.job_id)
+        return Synthesis(text=None, usage=Usage(), error=f"internal error: {type(exc).__name__}")
     return Synthesis(text=reply.output, usage=reply.usage)

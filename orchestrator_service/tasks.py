@@ -40,10 +40,16 @@ def register(app: ChorusCelery) -> None:
         max_retries=None,
         resultrepr_maxsize=limits.RESULT_LOG_CHARS,
     )
-    def gather_results(self: Any, results: Any = None, *, job_id: str) -> dict[str, Any]:
+    def gather_results(
+        self: Any, results: Any = None, *, job_id: str, synthesis_attempts: int = 0
+    ) -> dict[str, Any]:
         """Chord callback: build the final record from the stored results, once."""
         with retrying(self):
             record = gathering.gather(
-                app.deps, job_id, retries=self.request.retries, task_id=self.request.id
+                app.deps,
+                job_id,
+                retries=self.request.retries,
+                task_id=self.request.id,
+                synthesis_attempts=synthesis_attempts,
             )
         return {"job_id": job_id, "status": record.status.value}

@@ -48,17 +48,30 @@ def new_record(
 
 
 def with_plan(record: JobRecord, plan: Plan, planning_usage: Usage, now: datetime) -> JobRecord:
+    """Running with its plan; `planning_usage` is what this planning attempt spent, added to
+    what earlier attempts kept on the record."""
     if record.status is not JobStatus.PLANNING:
         raise InvalidTransition(f"cannot store a plan on a {record.status.value} job")
+    usage = record.planning_usage + planning_usage
     return record.model_copy(
         update={
             "status": JobStatus.RUNNING,
             "plan": plan,
-            "planning_usage": planning_usage,
-            "usage": planning_usage,
+            "planning_usage": usage,
+            "usage": usage,
             "updated_at": now,
         }
     )
+
+
+def with_planning_spend(record: JobRecord, spent: Usage, now: datetime) -> JobRecord:
+    """Still planning, with what a planning attempt that will be retried has already paid for
+    (a rejected plan before a failed repair call): kept, so no paid call drops off the record.
+    The budget ledger counts it once, when the job leaves planning (`planning_spend`)."""
+    if record.status is not JobStatus.PLANNING:
+        raise InvalidTransition(f"cannot add planning spend to a {record.status.value} job")
+    usage = record.planning_usage + spent
+    return record.model_copy(update={"planning_usage": usage, "usage": usage, "updated_at": now})
 
 
 CANCELLED_ERROR = "cancelled by request"
@@ -87,9 +100,11 @@ def awaits_results(record: JobRecord) -> bool:
 def with_failure(
     record: JobRecord, reason: str, now: datetime, planning_usage: Usage | None = None
 ) -> JobRecord:
+    """Failed; `planning_usage` (what this planning attempt spent) adds to what the record
+    kept."""
     if record.status.is_final:
         raise InvalidTransition(f"job is already {record.status.value}")
-    usage = planning_usage if planning_usage is not None else record.planning_usage
+    usage = record.planning_usage + (planning_usage or Usage())
     return record.model_copy(
         update={
             "status": JobStatus.FAILED,

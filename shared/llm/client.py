@@ -67,10 +67,12 @@ class ModelClient:
             raise classify_model_error(exc) from exc
         usage = usage_from_sdk(message.usage, self._prices.get(model))
         if message.stop_reason == "max_tokens":
-            raise PlanError("the model's plan was cut off at max_tokens; raise plan_max_tokens")
+            raise PlanError(
+                "the model's plan was cut off at max_tokens; raise plan_max_tokens", usage=usage
+            )
         draft = message.parsed_output
         if draft is None:
-            raise PlanError("the model returned no plan")
+            raise PlanError("the model returned no plan", usage=usage)
         return PlanReply(draft=draft, usage=usage)
 
     def run_subtask(self, assignment: SubtaskAssignment) -> WorkerReply:

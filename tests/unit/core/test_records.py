@@ -7,6 +7,7 @@ from chorus.contract.models import (
     JobRequest,
     JobStatus,
     Plan,
+    Subtask,
     SubtaskStatus,
     Usage,
 )
@@ -127,3 +128,21 @@ def test_planning_spend_counts_once_when_the_job_leaves_planning() -> None:
     failed = records.with_failure(planning, "no plan", T0, Usage(input_tokens=3))
     assert records.planning_spend(planning, failed) == Usage(input_tokens=3)
     assert records.planning_spend(planning, records.with_failure(planning, "x", T0)) is None
+
+
+def test_spend_kept_while_planning_adds_up_and_is_counted_when_planning_ends() -> None:
+    planning = records.new_record(
+        JobRequest(task="t"), "job-1", orchestrator_model="o", worker_model="w",
+        simulated=True, now=T0,
+    )  # fmt: skip
+    kept = records.with_planning_spend(planning, Usage(input_tokens=7), T0)
+    assert kept.status is JobStatus.PLANNING and kept.planning_usage == Usage(input_tokens=7)
+    assert records.planning_spend(planning, kept) is None  # not yet: still planning
+    plan = Plan(analysis="a", subtasks=[Subtask(index=0, type="t", description="d")])
+    planned = records.with_plan(kept, plan, Usage(input_tokens=3), T0)
+    assert planned.planning_usage == planned.usage == Usage(input_tokens=10)
+    assert records.planning_spend(kept, planned) == Usage(input_tokens=10)
+    failed = records.with_failure(kept, "no plan", T0, Usage(output_tokens=2))
+    assert failed.planning_usage == Usage(input_tokens=7, output_tokens=2)
+    with pytest.raises(InvalidTransition):
+        records.with_planning_spend(planned, Usage(input_tokens=1), T0)

@@ -1,6 +1,17 @@
 import random
+from typing import Any
 
-from chorus.core.retry import backoff_delay_s, next_retry_delay_s
+from chorus.core.retry import (
+    SYNTHESIS_CLAIM_BUSY_S,
+    RetrySettings,
+    backoff_delay_s,
+    gather_recheck_delay_s,
+    gather_waited_s,
+    internal_error_delay_s,
+    next_retry_delay_s,
+    straggler_wait_s,
+    throttled_delay_s,
+)
 
 
 def test_delay_grows_exponentially_within_the_cap() -> None:
@@ -24,3 +35,50 @@ def test_no_retry_for_permanent_failures_or_after_the_last_attempt() -> None:
     assert next_retry_delay_s(True, None, 3, settings) is None
     delay = next_retry_delay_s(True, 2.0, 2, settings)
     assert delay is not None and 2.0 <= delay <= 4
+
+
+def _settings(**overrides: Any) -> RetrySettings:
+    from chorus.settings import Settings
+
+    values: dict[str, Any] = {
+        "max_attempts": 3,
+        "retry_base_s": 1,
+        "retry_max_s": 4,
+        "model_timeout_s": 10,
+        "heartbeat_ttl_s": 6,
+        "heartbeat_interval_s": 2,
+    }
+    return Settings(**{**values, **overrides})
+
+
+def test_a_throttled_requeue_waits_the_limiters_wait_plus_up_to_half_a_second() -> None:
+    rng = random.Random(3)
+    delays = [throttled_delay_s(7.0, rng) for _ in range(300)]
+    assert min(delays) >= 7.0 and max(delays) <= 7.5
+    assert max(delays) - min(delays) > 0.4  # spread over the half second, not synchronised
+    assert 0.0 <= throttled_delay_s(0.0) <= 0.5
+
+
+def test_internal_errors_retry_after_one_second_more_each_time_until_the_last_attempt() -> None:
+    settings = _settings(max_attempts=4)
+    assert [internal_error_delay_s(n, settings) for n in range(5)] == [1.0, 2.0, 3.0, None, None]
+    assert internal_error_delay_s(0, _settings(max_attempts=1)) is None
+
+
+def test_gather_rechecks_double_from_one_second_up_to_fifteen() -> None:
+    assert [gather_recheck_delay_s(n) for n in range(7)] == [1, 2, 4, 8, 15, 15, 15]
+    assert gather_recheck_delay_s(200) == 15  # no overflow for a long wait
+
+
+def test_gather_waited_is_the_sum_of_the_rechecks_before() -> None:
+    assert [gather_waited_s(n) for n in range(7)] == [0, 1, 3, 7, 15, 30, 45]
+
+
+def test_the_straggler_wait_covers_every_timeout_backoff_and_a_hand_back() -> None:
+    # 10 s x 3 attempts + 4 s x 2 backoffs + 6 s heartbeat TTL + 2 x 2 s beats
+    assert straggler_wait_s(_settings()) == 30 + 8 + 6 + 4
+    assert straggler_wait_s(_settings(max_attempts=1)) == 10 + 0 + 6 + 4
+
+
+def test_a_busy_synthesis_claim_is_looked_at_again_at_the_longest_recheck() -> None:
+    assert SYNTHESIS_CLAIM_BUSY_S == gather_recheck_delay_s(100) == 15
