@@ -12,6 +12,7 @@ import typer.main
 import yaml
 
 from chorus.cli.main import app
+from chorus.runtime.commands import APP_MODULE
 from chorus.settings import Settings
 from tests.support.paths import REPO
 
@@ -85,6 +86,7 @@ def test_celery_healthchecks_ping_the_node_name_the_cli_gives() -> None:
     for role in ("orchestrator", "worker"):
         test = " ".join(SERVICES[role]["healthcheck"]["test"])
         assert f"inspect ping -d {role}@$$HOSTNAME" in test
+        assert f"celery -A {APP_MODULE} " in test  # the app the workers run
 
 
 def test_workers_scale_out() -> None:
