@@ -23,7 +23,12 @@ class ConfigError(ChorusError, ValueError):
 
 
 class InvalidRequest(ChorusError, ValueError):
-    """A job request failed validation; the message names each field at fault."""
+    """A job request failed validation; the message names each field at fault, and `fields`
+    lists them (`{"field", "message"}`) when the HTTP API gave them."""
+
+    def __init__(self, message: str, fields: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.fields = fields or []
 
 
 class JobNotFound(ChorusError, LookupError):

@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 
+from chorus.client.http import Client
 from chorus.contract.models import JobRecord, JobStatus
 from chorus.devstack.stack import LocalStack, ManagedProcess, free_port, wait_until
+from chorus.errors import JobNotFound
 from tests.support.simulator_control import SimulatorControl
 
 ALICE = "alice-token-0123456789"
@@ -187,7 +189,8 @@ def read_events(
     request.add_header("authorization", f"Bearer {ALICE}")
     if last_id:
         request.add_header("last-event-id", last_id)
-    events, current = [], {}
+    events: list[tuple[str, str, dict[str, Any]]] = []
+    current: dict[str, str] = {}
     with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
         assert response.headers["content-type"].startswith("text/event-stream")
         for raw in response:
@@ -227,9 +230,7 @@ def test_events_arrive_in_order_and_resume_after_reconnect(api: Api) -> None:
 
 
 def test_python_client_submit_follow_wait_cancel_and_list(api: Api) -> None:
-    from chorus.client.http import ChorusApiError, ChorusClient
-
-    with ChorusClient(api.url, ALICE) as client:
+    with Client(api.url, ALICE) as client:
         job_id = client.submit("Client job", options={"max_subtasks": 2}, idempotency_key="ck-1")
         assert client.submit("Client job", options={"max_subtasks": 2}, idempotency_key="ck-1") == (
             job_id
@@ -239,11 +240,11 @@ def test_python_client_submit_follow_wait_cancel_and_list(api: Api) -> None:
         record = client.wait(job_id, timeout_s=30)
         assert record.status is JobStatus.SUCCEEDED
         assert client.cancel(job_id).status is JobStatus.SUCCEEDED  # over already: unchanged
-        listed, _ = client.jobs(status=JobStatus.SUCCEEDED, limit=50)
-        assert job_id in {r.job_id for r in listed}
-    with ChorusClient(api.url, BOB) as other, pytest.raises(ChorusApiError) as caught:
+        page = client.list(status=JobStatus.SUCCEEDED, limit=50)
+        assert job_id in {r.job_id for r in page.jobs}
+    with Client(api.url, BOB) as other, pytest.raises(JobNotFound) as caught:
         other.get(job_id)
-    assert caught.value.status == 404
+    assert caught.value.job_id == job_id
 
 
 def test_openapi_spec_validates(api: Api) -> None:
