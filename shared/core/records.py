@@ -52,16 +52,8 @@ def with_plan(record: JobRecord, plan: Plan, planning_usage: Usage, now: datetim
     what earlier attempts kept on the record."""
     if record.status is not JobStatus.PLANNING:
         raise InvalidTransition(f"cannot store a plan on a {record.status.value} job")
-    usage = record.planning_usage + planning_usage
-    return record.model_copy(
-        update={
-            "status": JobStatus.RUNNING,
-            "plan": plan,
-            "planning_usage": usage,
-            "usage": usage,
-            "updated_at": now,
-        }
-    )
+    spent = with_planning_spend(record, planning_usage, now)
+    return spent.model_copy(update={"status": JobStatus.RUNNING, "plan": plan})
 
 
 def with_planning_spend(record: JobRecord, spent: Usage, now: datetime) -> JobRecord:
