@@ -22,6 +22,8 @@ REDIS_SOCKET_TIMEOUT_S: Final = 30.0
 REDIS_CONNECT_TIMEOUT_S: Final = 5.0
 REDIS_HEALTH_CHECK_S: Final = 15
 DEFAULT_REDIS_RETRY_S: Final = 60.0
+# Connections a process's Redis pool holds beyond one per thread (heartbeat, ledger, API).
+REDIS_POOL_HEADROOM: Final = 16
 
 # Timeouts and retention (seconds).
 DEFAULT_JOB_TTL_S: Final = 7 * 24 * 3600

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+import redis
 from celery import Celery
 
 from chorus.contract import limits, names
@@ -28,12 +29,17 @@ class ChorusCelery(Celery):  # type: ignore[misc]
         self.settings = settings
 
     @cached_property
+    def redis(self) -> redis.Redis:
+        """One pool for the process's store, events and limiter."""
+        return redis_client(self.settings)
+
+    @cached_property
     def job_store(self) -> JobStore:
-        return JobStore.from_settings(self.settings)
+        return JobStore(self.redis, ttl_s=self.settings.job_ttl_s)
 
     @cached_property
     def job_events(self) -> JobEvents:
-        return JobEvents(redis_client(self.settings), ttl_s=self.settings.job_ttl_s)
+        return JobEvents(self.redis, ttl_s=self.settings.job_ttl_s)
 
     @cached_property
     def deps(self) -> TaskDeps:
@@ -43,7 +49,7 @@ class ChorusCelery(Celery):  # type: ignore[misc]
 
         settings = self.settings
         limiter = RateLimiter(
-            redis_client(settings), settings.rate_limits, window_s=settings.rate_limit_window_s
+            self.redis, settings.rate_limits, window_s=settings.rate_limit_window_s
         )
         return TaskDeps(
             settings=settings,

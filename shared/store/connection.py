@@ -17,10 +17,17 @@ from chorus.settings import Settings
 def redis_client(settings: Settings) -> redis.Redis:
     """Chorus's own Redis connections. A Redis restart is ridden out in the client: commands
     retry with capped backoff for about `redis_retry_s`, so a worker holding a finished model
-    call saves its result when Redis is back instead of failing the subtask."""
+    call saves its result when Redis is back instead of failing the subtask.
+
+    The pool holds a connection for every thread a process runs, and a thread that finds it
+    empty waits for one instead of failing (redis-py's own pool stops at 100 connections and
+    then raises, which a worker with 200 threads reaches under load)."""
     backoff = ExponentialBackoff(cap=2.0, base=0.1)
-    return redis.Redis.from_url(
+    threads = max(settings.worker_concurrency, settings.orchestrator_concurrency)
+    pool = redis.BlockingConnectionPool.from_url(
         settings.redis_url.get_secret_value(),
+        max_connections=threads + limits.REDIS_POOL_HEADROOM,
+        timeout=limits.REDIS_SOCKET_TIMEOUT_S,
         decode_responses=True,
         socket_timeout=limits.REDIS_SOCKET_TIMEOUT_S,
         socket_connect_timeout=limits.REDIS_CONNECT_TIMEOUT_S,
@@ -29,6 +36,7 @@ def redis_client(settings: Settings) -> redis.Redis:
         retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         **tls_options(settings),
     )
+    return redis.Redis(connection_pool=pool)
 
 
 def tls_options(settings: Settings) -> dict[str, Any]:
