@@ -13,7 +13,7 @@ comma := ,
 # editable_mode=strict links every module into build/__editable__.*, a plain folder on sys.path
 # that mypy and other tools can follow (the default mode maps `chorus` -> shared/ with an import
 # hook they cannot). A new or removed module changes $(LAYOUT) and so re-links the tree.
-EDITABLE := -e . --config-settings editable_mode=strict
+STRICT := --config-settings editable_mode=strict
 SOURCES := $(sort $(shell find shared orchestrator_service worker_service -name '*.py' -o -name py.typed))
 LAYOUT := $(VENV)/.layout
 
@@ -29,15 +29,15 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed-runtime: $(PY) pyproject.toml constraints.txt $(LAYOUT)
-	$(PIP) install -c constraints.txt $(subst -e .,-e "$(if $(EXTRAS),.[$(EXTRAS)],.)",$(EDITABLE))
+	$(PIP) install -c constraints.txt $(STRICT) -e "$(if $(EXTRAS),.[$(EXTRAS)],.)"
 	@touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed-runtime
-	$(PIP) install -c constraints.txt $(subst -e .,-e ".[dev$(if $(EXTRAS),$(comma)$(EXTRAS),)]",$(EDITABLE))
+	$(PIP) install -c constraints.txt $(STRICT) -e ".[dev$(if $(EXTRAS),$(comma)$(EXTRAS),)]"
 	@touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed-dev
-	$(PIP) install -c constraints.txt $(subst -e .,-e ".[dev,bench$(if $(EXTRAS),$(comma)$(EXTRAS),)]",$(EDITABLE))
+	$(PIP) install -c constraints.txt $(STRICT) -e ".[dev,bench$(if $(EXTRAS),$(comma)$(EXTRAS),)]"
 	@touch $@
 
 
