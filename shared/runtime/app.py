@@ -14,7 +14,7 @@ from celery import Celery
 
 from chorus.contract import limits, names
 from chorus.core.ports import TaskDeps
-from chorus.settings import Settings
+from chorus.settings import Settings, load_settings
 from chorus.store.connection import redis_client, tls_options
 from chorus.store.events import JobEvents
 from chorus.store.jobs import JobStore
@@ -29,17 +29,17 @@ class ChorusCelery(Celery):  # type: ignore[misc]
         self.settings = settings
 
     @cached_property
-    def redis(self) -> redis.Redis:
+    def shared_redis(self) -> redis.Redis:
         """One pool for the process's store, events and limiter."""
         return redis_client(self.settings)
 
     @cached_property
     def job_store(self) -> JobStore:
-        return JobStore(self.redis, ttl_s=self.settings.job_ttl_s)
+        return JobStore(self.shared_redis, ttl_s=self.settings.job_ttl_s)
 
     @cached_property
     def job_events(self) -> JobEvents:
-        return JobEvents(self.redis, ttl_s=self.settings.job_ttl_s)
+        return JobEvents(self.shared_redis, ttl_s=self.settings.job_ttl_s)
 
     @cached_property
     def deps(self) -> TaskDeps:
@@ -49,7 +49,7 @@ class ChorusCelery(Celery):  # type: ignore[misc]
 
         settings = self.settings
         limiter = RateLimiter(
-            self.redis, settings.rate_limits, window_s=settings.rate_limit_window_s
+            self.shared_redis, settings.rate_limits, window_s=settings.rate_limit_window_s
         )
         return TaskDeps(
             settings=settings,
@@ -122,7 +122,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def create_celery_app(settings: Settings | None = None) -> ChorusCelery:
-    settings = settings or Settings()
+    """The app, from `settings` or the environment (ConfigError naming a bad variable)."""
+    settings = settings or load_settings()
     celery_app = ChorusCelery(settings)
     celery_app.conf.update(celery_config(settings))
     return celery_app
