@@ -4,15 +4,18 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from chorus.contract import limits
 from chorus.contract.models import JobRecord, JobRequest, JobStatus
 from chorus.core.submission import build_request
 from chorus.orchestrator_service.api.auth import parse_tokens, tenant_for
@@ -20,8 +23,8 @@ from chorus.orchestrator_service.api.metrics_route import add_metrics_route
 from chorus.runtime.app import create_celery_app
 from chorus.runtime.enqueue import record_and_enqueue
 from chorus.settings import Settings
-from chorus.store.connection import redis_client
-from chorus.store.events import JobEvents
+from chorus.store.connection import async_redis_client
+from chorus.store.events import AsyncJobEvents
 from chorus.store.jobs import JobStore
 
 log = logging.getLogger(__name__)
@@ -56,8 +59,15 @@ def create_api(settings: Settings) -> FastAPI:
     tokens = parse_tokens(settings.api_tokens)
     store = JobStore.from_settings(settings)
     celery = create_celery_app(settings)
-    events = JobEvents(redis_client(settings), ttl_s=settings.job_ttl_s)
-    api = FastAPI(title="Chorus API", version="1.0.0")
+    events = AsyncJobEvents(
+        async_redis_client(settings, max_connections=limits.API_STREAM_CONNECTIONS)
+    )
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await events.close()
+
+    api = FastAPI(title="Chorus API", version="1.0.0", lifespan=lifespan)
 
     @api.middleware("http")
     async def cap_body_size(request: Request, call_next: Any) -> Response:
@@ -156,22 +166,24 @@ def create_api(settings: Settings) -> FastAPI:
         return store.cancel(job_id)[0]
 
     @api.get("/v1/jobs/{job_id}/events", response_class=StreamingResponse)
-    def job_events(
+    async def job_events(
         job_id: str,
         who: Tenant,
         last_event_id: Annotated[str | None, Header(pattern=r"^\d+-\d+$")] = None,
     ) -> StreamingResponse:
-        """Server-Sent Events from the job's stream; reconnect with `Last-Event-ID` to resume."""
-        owned(job_id, who)
+        """Server-Sent Events from the job's stream; reconnect with `Last-Event-ID` to resume.
 
-        def stream() -> Iterator[str]:
+        Followers wait on the event loop, not in the request thread pool: every `Client.wait`
+        is one open stream, and a pool thread each would soon leave none for other requests."""
+        await run_in_threadpool(owned, job_id, who)
+
+        async def stream() -> AsyncIterator[str]:
             after = last_event_id or "0"
             deadline = time.monotonic() + STREAM_MAX_S
             while time.monotonic() < deadline:
                 # Read the status first: a job already final has all its events in the stream.
-                record = store.find(job_id)
-                was_final = record is None or record.status.is_final
-                batch = events.read(job_id, after, block_ms=1000)
+                was_final = await events.over(job_id)
+                batch = await events.read(job_id, after, block_ms=1000)
                 if not batch:
                     if was_final:
                         return  # nothing more will come

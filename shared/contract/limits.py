@@ -24,6 +24,8 @@ REDIS_HEALTH_CHECK_S: Final = 15
 DEFAULT_REDIS_RETRY_S: Final = 60.0
 # Connections a process's Redis pool holds beyond one per thread (heartbeat, ledger, API).
 REDIS_POOL_HEADROOM: Final = 16
+# Redis connections the API's event streams share (each follower holds one while it waits).
+API_STREAM_CONNECTIONS: Final = 512
 
 # Timeouts and retention (seconds).
 DEFAULT_JOB_TTL_S: Final = 7 * 24 * 3600

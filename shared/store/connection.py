@@ -1,5 +1,5 @@
-"""The one Redis client factory and the one TLS helper, for Chorus's own clients and for
-Celery's broker and result backend alike."""
+"""The one Redis client factory (blocking, and asyncio for the API's event streams) and the
+one TLS helper, for Chorus's own clients and for Celery's broker and result backend alike."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import ssl
 from typing import Any
 
 import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
@@ -22,21 +24,46 @@ def redis_client(settings: Settings) -> redis.Redis:
     The pool holds a connection for every thread a process runs, and a thread that finds it
     empty waits for one instead of failing (redis-py's own pool stops at 100 connections and
     then raises, which a worker with 200 threads reaches under load)."""
-    backoff = ExponentialBackoff(cap=2.0, base=0.1)
     threads = max(settings.worker_concurrency, settings.orchestrator_concurrency)
     pool = redis.BlockingConnectionPool.from_url(
         settings.redis_url.get_secret_value(),
         max_connections=threads + limits.REDIS_POOL_HEADROOM,
-        timeout=limits.REDIS_SOCKET_TIMEOUT_S,
-        decode_responses=True,
-        socket_timeout=limits.REDIS_SOCKET_TIMEOUT_S,
-        socket_connect_timeout=limits.REDIS_CONNECT_TIMEOUT_S,
-        health_check_interval=limits.REDIS_HEALTH_CHECK_S,
-        retry=Retry(backoff, retries=max(1, int(settings.redis_retry_s / 2))),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-        **tls_options(settings),
+        retry=Retry(_backoff(), retries=_retries(settings)),
+        **_options(settings),
     )
     return redis.Redis(connection_pool=pool)
+
+
+def async_redis_client(settings: Settings, *, max_connections: int) -> redis.asyncio.Redis:
+    """The same connections for asyncio code: many followers of event streams share one
+    event loop, each holding a connection while it waits, none holding a thread."""
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        settings.redis_url.get_secret_value(),
+        max_connections=max_connections,
+        retry=AsyncRetry(_backoff(), retries=_retries(settings)),
+        **_options(settings),
+    )
+    return redis.asyncio.Redis(connection_pool=pool)
+
+
+def _backoff() -> ExponentialBackoff:
+    return ExponentialBackoff(cap=2.0, base=0.1)
+
+
+def _retries(settings: Settings) -> int:
+    return max(1, int(settings.redis_retry_s / 2))
+
+
+def _options(settings: Settings) -> dict[str, Any]:
+    return {
+        "timeout": limits.REDIS_SOCKET_TIMEOUT_S,  # how long to wait for a free connection
+        "decode_responses": True,
+        "socket_timeout": limits.REDIS_SOCKET_TIMEOUT_S,
+        "socket_connect_timeout": limits.REDIS_CONNECT_TIMEOUT_S,
+        "health_check_interval": limits.REDIS_HEALTH_CHECK_S,
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+        **tls_options(settings),
+    }
 
 
 def tls_options(settings: Settings) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The job's event stream in Redis, so a client that connects late or reconnects
-(`Last-Event-ID`) misses nothing."""
+(`Last-Event-ID`) misses nothing. `JobEvents` writes and reads from worker threads;
+`AsyncJobEvents` reads for the API's event streams, one event loop for every follower."""
 
 from __future__ import annotations
 
@@ -7,9 +8,22 @@ import json
 from typing import Any, cast
 
 import redis
+import redis.asyncio
 
 from chorus.contract import names
 from chorus.contract.events import MAX_EVENTS_PER_JOB, EventKind, JobEvent, event_fields
+from chorus.contract.models import JobRecord
+
+_READ_COUNT = 100
+_Reply = list[tuple[str, list[tuple[str, dict[str, str]]]]]
+
+
+def _events(reply: Any) -> list[JobEvent]:
+    return [
+        JobEvent(id=event_id, kind=EventKind(fields["kind"]), data=json.loads(fields["data"]))
+        for _, entries in cast(_Reply, reply or [])
+        for event_id, fields in entries
+    ]
 
 
 class JobEvents:
@@ -28,12 +42,21 @@ class JobEvents:
     def read(self, job_id: str, after: str = "0", *, block_ms: int = 1000) -> list[JobEvent]:
         """Events after `after` (a stream id), waiting up to block_ms for the first one."""
         key = names.job_events_key(job_id)
-        reply = cast(
-            list[tuple[str, list[tuple[str, dict[str, str]]]]],
-            self._redis.xread({key: after}, count=100, block=block_ms),
-        )
-        return [
-            JobEvent(id=event_id, kind=EventKind(fields["kind"]), data=json.loads(fields["data"]))
-            for _, entries in reply or []
-            for event_id, fields in entries
-        ]
+        return _events(self._redis.xread({key: after}, count=_READ_COUNT, block=block_ms))
+
+
+class AsyncJobEvents:
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self._redis = client
+
+    async def read(self, job_id: str, after: str = "0", *, block_ms: int = 1000) -> list[JobEvent]:
+        key = names.job_events_key(job_id)
+        return _events(await self._redis.xread({key: after}, count=_READ_COUNT, block=block_ms))
+
+    async def over(self, job_id: str) -> bool:
+        """True when no more events will come: the job is final, or gone."""
+        raw = await self._redis.get(names.job_key(job_id))
+        return raw is None or JobRecord.model_validate_json(raw).status.is_final
+
+    async def close(self) -> None:
+        await self._redis.aclose()
