@@ -34,6 +34,8 @@ def assignments(settings: Settings, record: JobRecord) -> list[SubtaskAssignment
             model=record.worker_model,
             max_tokens=max_tokens,
             budget=budget,
+            worker_template=request.options.prompts.worker if request.options.prompts else None,
+            max_subtasks=request.options.max_subtasks,
         )
         for subtask in record.plan.subtasks
     ]

@@ -37,8 +37,7 @@ def synthesize(
     options = record.request.options
     try:
         reply = deps.model.synthesize(
-            record.request.task,
-            record.request.context,
+            record.request,
             outputs,
             model=record.orchestrator_model,
             max_tokens=options.plan_max_tokens or deps.settings.plan_max_tokens,

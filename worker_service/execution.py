@@ -20,7 +20,7 @@ from chorus.contract.models import (
     SubtaskStatus,
     describe_validation_error,
 )
-from chorus.core import records, retry
+from chorus.core import prompts, records, retry
 from chorus.core.ports import TaskDeps
 from chorus.core.rates import CallCost, estimate_input_tokens, wait_for_slot
 from chorus.errors import ModelCallError, RetryLater
@@ -111,7 +111,7 @@ def execute(
             type=assignment.subtask.type,
             description=assignment.subtask.description,
             status=SubtaskStatus.SUCCEEDED,
-            output=reply.output,
+            output=prompts.unwrap_response(reply.output),
             error="output truncated at max_tokens" if reply.truncated else None,
             attempts=attempt,
             model=assignment.model,

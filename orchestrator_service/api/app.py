@@ -62,6 +62,7 @@ def create_api(settings: Settings) -> FastAPI:
     events = AsyncJobEvents(
         async_redis_client(settings, max_connections=limits.API_STREAM_CONNECTIONS)
     )
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield

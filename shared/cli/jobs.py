@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -38,6 +39,15 @@ def _parse_context(raw: str | None) -> Any:
         raise bad_input(f"--context is not valid JSON: {exc.msg} at position {exc.pos}") from exc
 
 
+def _read_mapping(path: Path) -> dict[str, Any]:
+    from chorus.cli.files import FileProblem, load_mapping
+
+    try:
+        return load_mapping(path)
+    except FileProblem as exc:
+        raise bad_input(str(exc)) from exc
+
+
 def _store(settings: Settings) -> JobStore:
     import redis
 
@@ -64,6 +74,13 @@ def submit(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 600.0,
+    prompts_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--prompts-file",
+            help="YAML, TOML or JSON with the job's orchestrator, worker and synthesis templates.",
+        ),
+    ] = None,
 ) -> None:
     """Validate and enqueue a job. Exit 2 on bad input (nothing is enqueued)."""
     from chorus.cli import render
@@ -76,7 +93,9 @@ def submit(
     from chorus.store.events import JobEvents
     from chorus.store.jobs import wait_for_job
 
-    options = {"max_subtasks": max_subtasks, "synthesize": synthesize}
+    options: dict[str, Any] = {"max_subtasks": max_subtasks, "synthesize": synthesize}
+    if prompts_file is not None:
+        options["prompts"] = _read_mapping(prompts_file)
     payload = {"task": task, "context": _parse_context(context), "options": options}
     try:
         request = build_request(payload)

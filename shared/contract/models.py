@@ -4,15 +4,16 @@ Wire models ignore unknown fields (`extra="ignore"`) so that a newer producer an
 consumer survive a rolling deploy.
 """
 
-import json
 import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 from chorus.contract import limits
+from chorus.contract.context import check_context
+from chorus.contract.templates import PromptTemplates
 
 _JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
@@ -110,26 +111,10 @@ class JobOptions(WireModel):
     max_total_tokens: int | None = Field(default=None, ge=1)
     max_cost_usd: float | None = Field(default=None, gt=0)
     deadline_s: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
+    # The job's own orchestrator, worker and synthesis instructions (chorus.contract.templates).
+    prompts: PromptTemplates | None = None
 
     _models = field_validator("orchestrator_model", "worker_model")(_check_model_name)
-
-
-# Deeper context cannot be serialised (pydantic stops at ~250 levels, json at ~1000).
-_MAX_CONTEXT_DEPTH = 64
-
-
-def _nesting_depth(value: Any) -> int:
-    """Levels of nested objects and lists, counted without recursion; stops past the limit."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list | tuple):
-            deepest = max(deepest, depth)
-            if deepest > _MAX_CONTEXT_DEPTH:
-                break
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 class JobRequest(WireModel):
@@ -149,28 +134,7 @@ class JobRequest(WireModel):
             raise ValueError("task must not be empty")
         return value
 
-    @field_validator("context", mode="before")
-    @classmethod
-    def _context_is_object(cls, value: Any) -> Any:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            kind = type(value).__name__
-            raise ValueError(
-                f'context must be a JSON object such as {{"key": "value"}}, not {kind}'
-            )
-        if _nesting_depth(value) > _MAX_CONTEXT_DEPTH:
-            raise ValueError(f"context is nested more than {_MAX_CONTEXT_DEPTH} levels deep")
-        try:
-            text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as exc:  # NaN, Infinity or a value JSON cannot hold
-            raise ValueError(f"context must be plain JSON ({exc})") from exc
-        size = len(text.encode())
-        if size > limits.MAX_CONTEXT_BYTES:
-            raise ValueError(
-                f"context is {size} bytes; the limit is {limits.MAX_CONTEXT_BYTES} bytes"
-            )
-        return value
+    _context = field_validator("context", mode="before")(check_context)
 
     @field_validator("job_id")
     @classmethod
@@ -178,6 +142,15 @@ class JobRequest(WireModel):
         if value is not None and not _JOB_ID_RE.fullmatch(value):
             raise ValueError("job_id must be 1-128 letters, digits or _.:- characters")
         return value
+
+    @model_validator(mode="after")
+    def _templates_name_known_variables(self) -> "JobRequest":
+        # Context keys are variables too, so this needs the whole request.
+        prompts = self.options.prompts
+        problems = prompts.problems_with(self.context) if prompts is not None else []
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class SubtaskDraft(BaseModel):
@@ -215,6 +188,9 @@ class SubtaskAssignment(WireModel):
     model: str
     max_tokens: int = Field(ge=1, le=limits.MAX_OUTPUT_TOKENS_CAP)
     budget: Budget = Field(default_factory=Budget)
+    # The job's worker template, if it brought one, and what it may name.
+    worker_template: str | None = None
+    max_subtasks: int = Field(default=limits.DEFAULT_MAX_SUBTASKS, ge=1)
     # Carried across Celery retries so the record shows the whole story of the subtask.
     attempts_made: int = Field(default=0, ge=0)
     first_started_at: datetime | None = None

@@ -79,13 +79,7 @@ class ModelPort(Protocol):
     ) -> PlanReply: ...
     def run_subtask(self, assignment: SubtaskAssignment) -> WorkerReply: ...
     def synthesize(
-        self,
-        task: str,
-        context: dict[str, Any],
-        outputs: list[dict[str, str]],
-        *,
-        model: str,
-        max_tokens: int,
+        self, request: JobRequest, outputs: list[dict[str, str]], *, model: str, max_tokens: int
     ) -> WorkerReply: ...
 
 

@@ -52,12 +52,13 @@ class ModelClient:
     ) -> PlanReply:
         """Ask for a plan with structured output. Raises ModelCallError or PlanError."""
         try:
+            prompt = prompts.for_planning(request, feedback)
             message = self._client.messages.parse(
                 model=model,
                 max_tokens=max_tokens,
-                system=prompts.planning_system(),
-                messages=prompts.planning_messages(request, feedback),
+                messages=prompt.messages,
                 output_format=PlanDraft,
+                **_system(prompt),
             )
         except pydantic.ValidationError as exc:
             raise PlanError(
@@ -78,11 +79,12 @@ class ModelClient:
     def run_subtask(self, assignment: SubtaskAssignment) -> WorkerReply:
         """One worker call. Raises ModelCallError."""
         try:
+            prompt = prompts.for_worker(assignment)
             message = self._client.messages.create(
                 model=assignment.model,
                 max_tokens=assignment.max_tokens,
-                system=prompts.worker_system(assignment.task, assignment.context),
-                messages=prompts.worker_messages(assignment.subtask),
+                messages=prompt.messages,
+                **_system(prompt),
             )
         except anthropic.AnthropicError as exc:
             raise classify_model_error(exc) from exc
@@ -96,21 +98,16 @@ class ModelClient:
         )
 
     def synthesize(
-        self,
-        task: str,
-        context: dict[str, Any],
-        outputs: list[dict[str, str]],
-        *,
-        model: str,
-        max_tokens: int,
+        self, request: JobRequest, outputs: list[dict[str, str]], *, model: str, max_tokens: int
     ) -> WorkerReply:
         """Combine worker outputs into one answer. Raises ModelCallError."""
         try:
+            prompt = prompts.for_synthesis(request, outputs)
             message = self._client.messages.create(
                 model=model,
                 max_tokens=max_tokens,
-                system=prompts.synthesis_system(task, context),
-                messages=prompts.synthesis_messages(outputs),
+                messages=prompt.messages,
+                **_system(prompt),
             )
         except anthropic.AnthropicError as exc:
             raise classify_model_error(exc) from exc
@@ -129,3 +126,8 @@ def _brief(exc: pydantic.ValidationError) -> str:
     first = exc.errors(include_url=False, include_input=False)[0]
     where = ".".join(str(p) for p in first["loc"]) or "plan"
     return f"{exc.error_count()} error(s); first at {where}: {first['msg']}"
+
+
+def _system(prompt: prompts.Prompt) -> dict[str, Any]:
+    """The `system` argument when the prompt has one (a job's own templates may not)."""
+    return {"system": prompt.system} if prompt.system is not None else {}

@@ -35,3 +35,8 @@ class SimulatorControl:
     def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/_simulator/stats")
         return result
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The model and text of the last requests the simulator answered, oldest first."""
+        found: list[dict[str, Any]] = self._call("GET", "/_simulator/requests")
+        return found

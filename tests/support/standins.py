@@ -343,15 +343,10 @@ class ScriptedModel:
         return _take(self.subtasks, lambda: worker_reply(f"{subtask.type}: done"))
 
     def synthesize(
-        self,
-        task: str,
-        context: dict[str, Any],
-        outputs: list[dict[str, str]],
-        *,
-        model: str,
-        max_tokens: int,
+        self, request: JobRequest, outputs: list[dict[str, str]], *, model: str, max_tokens: int
     ) -> WorkerReply:
-        self.synthesis_calls.append(SynthesisCall(task, context, outputs, model, max_tokens))
+        call = SynthesisCall(request.task, request.context, outputs, model, max_tokens)
+        self.synthesis_calls.append(call)
         self._starting("synthesize")
         combined = " | ".join(o["output"] for o in outputs)
         return _take(self.syntheses, lambda: worker_reply(combined, usage=SYNTHESIS_USAGE))

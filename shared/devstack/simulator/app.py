@@ -42,6 +42,9 @@ class FaultsUpdate(BaseModel):
     fail_status: int | None = Field(default=None, ge=400, le=599)
 
 
+RECENT_REQUESTS = 500
+
+
 def request_text(request: MessagesRequest) -> str:
     parts: list[str] = []
     if isinstance(request.system, str):
@@ -86,6 +89,8 @@ class SimulatorState:
         self.tokens: Counter[str] = Counter()
         self.request_times: deque[float] = deque(maxlen=10_000)
         self.request_times_by_model: dict[str, deque[float]] = {}
+        # What the model was sent, for tests that check where a template put the task.
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_REQUESTS)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -125,6 +130,8 @@ def answer(state: SimulatorState, request: MessagesRequest, text: str) -> dict[s
         stop_reason = "tool_use"
     else:
         reply = generate_text(text)
+        if "<response>" in text:  # a prompt that asks for its answer in a <response> element
+            reply = f"<response>\n{reply}\n</response>"
         if len(reply) > request.max_tokens * 4:
             reply, stop_reason = reply[: request.max_tokens * 4], "max_tokens"
         content = [{"type": "text", "text": reply}]
@@ -174,6 +181,7 @@ def create_simulator_app(config: SimulatorConfig) -> FastAPI:
         state.max_in_flight = max(state.max_in_flight, state.in_flight)
         try:
             text = request_text(request)
+            state.recent.append({"model": request.model, "text": text})
             fault = state.faults.decide(state.calls, text)
             await asyncio.sleep(config.latency_ms / 1000)
             if fault is not None and fault.status is not None:
@@ -202,6 +210,13 @@ def create_simulator_app(config: SimulatorConfig) -> FastAPI:
         if not authorised(http):
             return error(401)
         return JSONResponse(state.stats())
+
+    @app.get("/_simulator/requests")
+    async def recent(http: Request) -> JSONResponse:
+        """The last requests' model and text (system and messages joined), oldest first."""
+        if not authorised(http):
+            return error(401)
+        return JSONResponse(list(state.recent))
 
     @app.put("/_simulator/faults")
     async def faults(http: Request) -> JSONResponse:

@@ -136,6 +136,11 @@ def test_a_truncated_reply_succeeds_with_a_note(rig: Rig) -> None:
     assert result.error == "output truncated at max_tokens"
 
 
+def test_a_reply_that_is_one_response_element_is_stored_as_its_inner_text(rig: Rig) -> None:
+    rig.model.subtasks.append(worker_reply("<response>\nThe copy.\n</response>"))
+    assert ok(run(rig, message())).output == "The copy."
+
+
 def test_without_a_node_the_result_names_no_worker(rig: Rig) -> None:
     assert ok(run(rig, message(), node=None)).worker is None
 
