@@ -36,6 +36,7 @@ def assignments(settings: Settings, record: JobRecord) -> list[SubtaskAssignment
             budget=budget,
             worker_template=request.options.prompts.worker if request.options.prompts else None,
             max_subtasks=request.options.max_subtasks,
+            output_schema=request.options.output_schema,
         )
         for subtask in record.plan.subtasks
     ]

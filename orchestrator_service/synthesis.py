@@ -10,7 +10,9 @@ import logging
 
 from chorus.contract.models import JobRecord, JobStatus, SubtaskResult, SubtaskStatus, Usage
 from chorus.core import retry
-from chorus.core.ports import TaskDeps
+from chorus.core.outputs import parse_output
+from chorus.core.ports import TaskDeps, WorkerReply
+from chorus.core.prompts import Repair
 from chorus.core.records import Synthesis
 from chorus.errors import ModelCallError, RetryLater
 
@@ -34,14 +36,8 @@ def synthesize(
         for _, r in sorted(results.items())
         if r.status is SubtaskStatus.SUCCEEDED
     ]
-    options = record.request.options
     try:
-        reply = deps.model.synthesize(
-            record.request,
-            outputs,
-            model=record.orchestrator_model,
-            max_tokens=options.plan_max_tokens or deps.settings.plan_max_tokens,
-        )
+        return _combine(deps, record, outputs)
     except ModelCallError as exc:
         delay = retry.next_retry_delay_s(exc.retryable, exc.retry_after_s, attempt, deps.settings)
         if delay is not None:
@@ -54,4 +50,34 @@ def synthesize(
         # A bug must not keep the job from ending: the outputs are there, the synthesis not.
         log.exception("synthesis for %s crashed", record.job_id)
         return Synthesis(text=None, usage=Usage(), error=f"internal error: {type(exc).__name__}")
-    return Synthesis(text=reply.output, usage=reply.usage)
+
+
+REPAIR_ROUNDS = 1
+
+
+def _combine(deps: TaskDeps, record: JobRecord, outputs: list[dict[str, str]]) -> Synthesis:
+    """The synthesis call; with a synthesis schema, the reply parsed, and one repair round
+    for a reply that does not match (then the text stays, with the reason)."""
+    options = record.request.options
+    schema = options.synthesis_schema
+
+    def call(repair: Repair | None = None) -> WorkerReply:
+        return deps.model.synthesize(
+            record.request,
+            outputs,
+            model=record.orchestrator_model,
+            max_tokens=options.plan_max_tokens or deps.settings.plan_max_tokens,
+            repair=repair,
+        )
+
+    reply = call()
+    if schema is None:
+        return Synthesis(text=reply.output, usage=reply.usage)
+    spent = reply.usage
+    data, problem = parse_output(reply.output, schema)
+    if problem is not None:
+        reply = call(Repair(reply=reply.output, problem=problem))
+        spent = spent + reply.usage
+        data, problem = parse_output(reply.output, schema)
+    error = f"synthesis_schema: {problem} (after {REPAIR_ROUNDS} repair round)" if problem else None
+    return Synthesis(text=reply.output, usage=spent, error=error, data=data)

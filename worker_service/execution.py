@@ -21,7 +21,8 @@ from chorus.contract.models import (
     describe_validation_error,
 )
 from chorus.core import prompts, records, retry
-from chorus.core.ports import TaskDeps
+from chorus.core.outputs import parse_output
+from chorus.core.ports import TaskDeps, WorkerReply
 from chorus.core.rates import CallCost, estimate_input_tokens, wait_for_slot
 from chorus.errors import ModelCallError, RetryLater
 
@@ -78,7 +79,7 @@ def execute(
         attempt=attempt,
     )
     try:
-        reply = deps.model.run_subtask(assignment)
+        reply, data, mismatch = _call(deps, assignment)
     except ModelCallError as exc:
         delay = retry.next_retry_delay_s(exc.retryable, exc.retry_after_s, attempt, deps.settings)
         if delay is not None:
@@ -106,13 +107,17 @@ def execute(
         error = f"internal error: {type(exc).__name__}"
         result = _failed(deps, assignment, error, attempt, started_at)
     else:
+        note = "output truncated at max_tokens" if reply.truncated else None
+        if mismatch is not None:  # kept on the record: the output was paid for
+            note = f"output_schema: {mismatch} (after {REPAIR_ROUNDS} repair round)"
         result = SubtaskResult(
             index=assignment.subtask.index,
             type=assignment.subtask.type,
             description=assignment.subtask.description,
-            status=SubtaskStatus.SUCCEEDED,
-            output=prompts.unwrap_response(reply.output),
-            error="output truncated at max_tokens" if reply.truncated else None,
+            status=SubtaskStatus.SUCCEEDED if mismatch is None else SubtaskStatus.FAILED,
+            output=reply.output,
+            data=data,
+            error=note,
             attempts=attempt,
             model=assignment.model,
             usage=reply.usage,
@@ -120,6 +125,31 @@ def execute(
             finished_at=deps.clock(),
         )
     return _record(deps, assignment, result, node)
+
+
+REPAIR_ROUNDS = 1
+
+
+def _call(deps: TaskDeps, assignment: SubtaskAssignment) -> tuple[WorkerReply, Any, str | None]:
+    """The worker's reply (one `<response>` element unwrapped), its parsed value and, for a job
+    with an output schema, why it still does not match after one repair round (or None)."""
+    reply = deps.model.run_subtask(assignment)
+    schema = assignment.output_schema
+    if schema is None:
+        return _unwrapped(reply), None, None
+    spent = reply.usage
+    for round_no in range(REPAIR_ROUNDS + 1):
+        data, problem = parse_output(reply.output, schema)
+        if problem is None or round_no == REPAIR_ROUNDS:
+            break
+        repair = prompts.Repair(reply=reply.output, problem=problem)
+        reply = deps.model.run_subtask(assignment, repair)
+        spent = spent + reply.usage
+    return WorkerReply(reply.output, spent, reply.truncated), data, problem
+
+
+def _unwrapped(reply: WorkerReply) -> WorkerReply:
+    return WorkerReply(prompts.unwrap_response(reply.output), reply.usage, reply.truncated)
 
 
 def _record(

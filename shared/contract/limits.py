@@ -14,6 +14,7 @@ MAX_SUBTASK_TYPE_CHARS: Final = 80
 MAX_SUBTASK_DESCRIPTION_CHARS: Final = 2_000
 MAX_OUTPUT_TOKENS_CAP: Final = 32_000
 MAX_TEMPLATE_CHARS: Final = 20_000
+MAX_SCHEMA_BYTES: Final = 20_000
 
 # Celery logs each task's return value; model outputs make that a page per line, so cut it.
 RESULT_LOG_CHARS: Final = 160

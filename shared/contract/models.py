@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validat
 
 from chorus.contract import limits
 from chorus.contract.context import check_context
+from chorus.contract.schemas import schema_problems
 from chorus.contract.templates import PromptTemplates
 
 _JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -113,8 +114,21 @@ class JobOptions(WireModel):
     deadline_s: float | None = Field(default=None, gt=0, le=7 * 24 * 3600)
     # The job's own orchestrator, worker and synthesis instructions (chorus.contract.templates).
     prompts: PromptTemplates | None = None
+    # JSON Schemas every worker output / the synthesis must match (chorus.contract.schemas).
+    output_schema: dict[str, Any] | None = None
+    synthesis_schema: dict[str, Any] | None = None
 
     _models = field_validator("orchestrator_model", "worker_model")(_check_model_name)
+
+    @field_validator("output_schema", "synthesis_schema")
+    @classmethod
+    def _schema_in_the_structured_output_subset(
+        cls, value: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        problems = schema_problems(value) if value is not None else []
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
 
 class JobRequest(WireModel):
@@ -188,8 +202,9 @@ class SubtaskAssignment(WireModel):
     model: str
     max_tokens: int = Field(ge=1, le=limits.MAX_OUTPUT_TOKENS_CAP)
     budget: Budget = Field(default_factory=Budget)
-    # The job's worker template, if it brought one, and what it may name.
+    # The job's worker template and output schema, if it brought them.
     worker_template: str | None = None
+    output_schema: dict[str, Any] | None = None
     max_subtasks: int = Field(default=limits.DEFAULT_MAX_SUBTASKS, ge=1)
     # Carried across Celery retries so the record shows the whole story of the subtask.
     attempts_made: int = Field(default=0, ge=0)
@@ -203,6 +218,8 @@ class SubtaskResult(WireModel):
     description: str
     status: SubtaskStatus
     output: str | None = None
+    # The output parsed, when the job has an output schema and the output matched it.
+    data: Any = None
     error: str | None = None
     attempts: int = Field(default=1, ge=0)
     model: str | None = None
@@ -230,6 +247,7 @@ class JobRecord(WireModel):
     usage: Usage = Field(default_factory=Usage)
     error: str | None = None
     synthesis: str | None = None
+    synthesis_data: Any = None
     synthesis_error: str | None = None
     synthesis_usage: Usage = Field(default_factory=Usage)
     simulated: bool = False

@@ -22,6 +22,7 @@ from chorus.contract.models import (
     SubtaskResult,
     Usage,
 )
+from chorus.core.prompts import Repair
 from chorus.core.rates import Limiter
 from chorus.core.records import utc_now
 from chorus.settings import Settings
@@ -77,9 +78,17 @@ class ModelPort(Protocol):
     def plan(
         self, request: JobRequest, *, model: str, max_tokens: int, feedback: str | None = None
     ) -> PlanReply: ...
-    def run_subtask(self, assignment: SubtaskAssignment) -> WorkerReply: ...
+    def run_subtask(
+        self, assignment: SubtaskAssignment, repair: Repair | None = None
+    ) -> WorkerReply: ...
     def synthesize(
-        self, request: JobRequest, outputs: list[dict[str, str]], *, model: str, max_tokens: int
+        self,
+        request: JobRequest,
+        outputs: list[dict[str, str]],
+        *,
+        model: str,
+        max_tokens: int,
+        repair: Repair | None = None,
     ) -> WorkerReply: ...
 
 

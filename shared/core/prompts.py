@@ -158,24 +158,55 @@ def for_planning(request: JobRequest, feedback: str | None = None) -> Prompt:
     return Prompt(note, _user(_repair(templates.render(template, variables), feedback)))
 
 
-def for_worker(assignment: SubtaskAssignment) -> Prompt:
+@dataclass(frozen=True)
+class Repair:
+    """A reply that did not match the job's output schema, and why: asked for again once."""
+
+    reply: str
+    problem: str
+
+
+def with_repair(prompt: Prompt, repair: Repair | None) -> Prompt:
+    if repair is None:
+        return prompt
+    turns: list[MessageParam] = [
+        {"role": "assistant", "content": repair.reply},
+        {
+            "role": "user",
+            "content": "That reply does not match the required JSON schema: "
+            + repair.problem
+            + "\nReply again with JSON that matches it exactly.",
+        },
+    ]
+    return Prompt(prompt.system, [*prompt.messages, *turns])
+
+
+def for_worker(assignment: SubtaskAssignment, repair: Repair | None = None) -> Prompt:
     if assignment.worker_template is None:
-        return Prompt(
+        prompt = Prompt(
             worker_system(assignment.task, assignment.context),
             worker_messages(assignment.subtask),
         )
-    variables = templates.worker_variables(assignment)
-    return Prompt(None, _user(templates.render(assignment.worker_template, variables)))
+    else:
+        variables = templates.worker_variables(assignment)
+        prompt = Prompt(None, _user(templates.render(assignment.worker_template, variables)))
+    return with_repair(prompt, repair)
 
 
-def for_synthesis(request: JobRequest, outputs: list[dict[str, str]]) -> Prompt:
+def for_synthesis(
+    request: JobRequest, outputs: list[dict[str, str]], repair: Repair | None = None
+) -> Prompt:
     template = request.options.prompts.synthesis if request.options.prompts else None
     if template is None:
-        return Prompt(synthesis_system(request.task, request.context), synthesis_messages(outputs))
-    variables = templates.synthesis_variables(
-        request.task, request.context, request.options.max_subtasks, outputs
-    )
-    return Prompt(None, _user(templates.render(template, variables)))
+        prompt = Prompt(
+            synthesis_system(request.task, request.context), synthesis_messages(outputs)
+        )
+    else:
+        variables = templates.synthesis_variables(
+            request.task, request.context, request.options.max_subtasks, outputs
+        )
+        prompt = Prompt(None, _user(templates.render(template, variables)))
+    return with_repair(prompt, repair)
 
 
 _RESPONSE = re.compile(r"\s*<response>(.*)</response>\s*", re.DOTALL)

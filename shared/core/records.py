@@ -149,6 +149,7 @@ class Synthesis:
     text: str | None
     usage: Usage
     error: str | None = None
+    data: Any = None
 
 
 def finalized(
@@ -194,6 +195,7 @@ def finalized(
             "usage": usage,
             "error": error,
             "synthesis": synthesis.text if synthesis else None,
+            "synthesis_data": synthesis.data if synthesis else None,
             "synthesis_error": synthesis.error if synthesis else None,
             "synthesis_usage": extra,
             "updated_at": now,

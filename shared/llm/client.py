@@ -10,6 +10,7 @@ from typing import Any
 
 import anthropic
 import pydantic
+from anthropic import transform_schema
 from anthropic.types import Usage as SdkUsage
 
 from chorus.contract.models import JobRequest, PlanDraft, SubtaskAssignment, Usage
@@ -76,15 +77,19 @@ class ModelClient:
             raise PlanError("the model returned no plan", usage=usage)
         return PlanReply(draft=draft, usage=usage)
 
-    def run_subtask(self, assignment: SubtaskAssignment) -> WorkerReply:
-        """One worker call. Raises ModelCallError."""
+    def run_subtask(
+        self, assignment: SubtaskAssignment, repair: prompts.Repair | None = None
+    ) -> WorkerReply:
+        """One worker call (JSON through structured output when the job has an output
+        schema). Raises ModelCallError."""
         try:
-            prompt = prompts.for_worker(assignment)
+            prompt = prompts.for_worker(assignment, repair)
             message = self._client.messages.create(
                 model=assignment.model,
                 max_tokens=assignment.max_tokens,
                 messages=prompt.messages,
                 **_system(prompt),
+                **_json_output(assignment.output_schema),
             )
         except anthropic.AnthropicError as exc:
             raise classify_model_error(exc) from exc
@@ -98,16 +103,23 @@ class ModelClient:
         )
 
     def synthesize(
-        self, request: JobRequest, outputs: list[dict[str, str]], *, model: str, max_tokens: int
+        self,
+        request: JobRequest,
+        outputs: list[dict[str, str]],
+        *,
+        model: str,
+        max_tokens: int,
+        repair: prompts.Repair | None = None,
     ) -> WorkerReply:
         """Combine worker outputs into one answer. Raises ModelCallError."""
         try:
-            prompt = prompts.for_synthesis(request, outputs)
+            prompt = prompts.for_synthesis(request, outputs, repair)
             message = self._client.messages.create(
                 model=model,
                 max_tokens=max_tokens,
                 messages=prompt.messages,
                 **_system(prompt),
+                **_json_output(request.options.synthesis_schema),
             )
         except anthropic.AnthropicError as exc:
             raise classify_model_error(exc) from exc
@@ -131,3 +143,13 @@ def _brief(exc: pydantic.ValidationError) -> str:
 def _system(prompt: prompts.Prompt) -> dict[str, Any]:
     """The `system` argument when the prompt has one (a job's own templates may not)."""
     return {"system": prompt.system} if prompt.system is not None else {}
+
+
+def _json_output(schema: dict[str, Any] | None) -> dict[str, Any]:
+    """Structured output for a job's schema, in the form the API takes (the SDK's transform:
+    strict objects, bounds moved into descriptions; Chorus validates the whole schema after)."""
+    if schema is None:
+        return {}
+    return {
+        "output_config": {"format": {"type": "json_schema", "schema": transform_schema(schema)}}
+    }

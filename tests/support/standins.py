@@ -40,6 +40,7 @@ from chorus.contract.models import (
 )
 from chorus.core import records
 from chorus.core.ports import JobControl, PlanReply, TaskDeps, WorkerReply
+from chorus.core.prompts import Repair
 from chorus.core.rates import CallCost
 from chorus.errors import InvalidTransition, JobNotFound, ModelCallError
 from chorus.settings import Settings
@@ -317,6 +318,7 @@ class ScriptedModel:
         self.syntheses: deque[WorkerReply | BaseException] = deque(syntheses)
         self.plan_calls: list[PlanCall] = []
         self.subtask_calls: list[SubtaskAssignment] = []
+        self.repairs: list[Repair | None] = []  # of every worker and synthesis call
         self.synthesis_calls: list[SynthesisCall] = []
         self.before_call: Callable[[str], None] | None = None
 
@@ -336,15 +338,25 @@ class ScriptedModel:
         count = min(2, request.options.max_subtasks)
         return _take(self.plans, lambda: plan_reply(*(f"angle-{i}" for i in range(count))))
 
-    def run_subtask(self, assignment: SubtaskAssignment) -> WorkerReply:
+    def run_subtask(
+        self, assignment: SubtaskAssignment, repair: Repair | None = None
+    ) -> WorkerReply:
         self.subtask_calls.append(assignment)
+        self.repairs.append(repair)
         self._starting("run_subtask")
         subtask = assignment.subtask
         return _take(self.subtasks, lambda: worker_reply(f"{subtask.type}: done"))
 
     def synthesize(
-        self, request: JobRequest, outputs: list[dict[str, str]], *, model: str, max_tokens: int
+        self,
+        request: JobRequest,
+        outputs: list[dict[str, str]],
+        *,
+        model: str,
+        max_tokens: int,
+        repair: Repair | None = None,
     ) -> WorkerReply:
+        self.repairs.append(repair)
         call = SynthesisCall(request.task, request.context, outputs, model, max_tokens)
         self.synthesis_calls.append(call)
         self._starting("synthesize")

@@ -101,6 +101,8 @@ def generate_instance(
         return generate_instance(options[0], prompt_text, defs, list_size=list_size)
     if "enum" in schema:
         return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
     kind = schema.get("type")
     if kind == "object" and "analysis" in schema.get("properties", {}):
         value = {

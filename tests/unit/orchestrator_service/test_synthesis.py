@@ -14,6 +14,7 @@ from chorus.orchestrator_service.synthesis import synthesize, wanted
 from tests.support.factories import T0
 from tests.support.standins import (
     SYNTHESIS_USAGE,
+    WORKER_USAGE,
     Rig,
     make_rig,
     permanent,
@@ -132,3 +133,38 @@ def test_a_final_failure_returns_no_text_and_the_reason(
     outcome = synthesize(rig.deps, planned_record(options=SYNTH), {0: res(0)}, attempt=attempt)
     assert outcome == Synthesis(text=None, usage=Usage(), error=str(error))
     assert not rig.store.retries and len(rig.model.synthesis_calls) == 1
+
+
+# -- a synthesis schema -------------------------------------------------------------------
+
+SUMMARY = {"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"]}
+TYPED = JobOptions(synthesize=True, synthesis_schema=SUMMARY)
+
+
+def test_a_typed_synthesis_is_parsed_into_data(rig: Rig) -> None:
+    rig.model.syntheses.append(worker_reply('{"summary": "all good"}'))
+    outcome = synthesize(rig.deps, planned_record(options=TYPED), {0: res(0)}, attempt=1)
+    assert outcome.data == {"summary": "all good"} and outcome.error is None
+
+
+def test_a_synthesis_off_its_schema_gets_one_repair_then_keeps_the_text_with_the_reason(
+    rig: Rig,
+) -> None:
+    rig.model.syntheses.extend([worker_reply("[]"), worker_reply('{"summary": 3}')])
+    outcome = synthesize(rig.deps, planned_record(options=TYPED), {0: res(0)}, attempt=1)
+    assert outcome.text == '{"summary": 3}' and outcome.data is None
+    assert outcome.error is not None and outcome.error.startswith(
+        "synthesis_schema: the reply does not match: at /summary: 3 is not of type 'string'"
+    )
+    assert outcome.usage == WORKER_USAGE + WORKER_USAGE  # both calls on the record
+    first, repair = rig.model.repairs
+    assert first is None and repair is not None and repair.reply == "[]"
+
+
+def test_the_record_keeps_the_synthesis_data() -> None:
+    record = planned_record(1, options=TYPED)
+    data = {"summary": "s"}
+    final = records.finalized(
+        record, {0: res(0)}, T0, Synthesis(text='{"summary": "s"}', usage=Usage(), data=data)
+    )
+    assert final.synthesis_data == data and final.synthesis == '{"summary": "s"}'

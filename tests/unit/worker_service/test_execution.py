@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from chorus.core.rates import estimate_input_tokens
 from chorus.errors import RetryLater
 from chorus.worker_service.execution import execute
 from tests.support.factories import T0
+from tests.support.schemas import FINDINGS
 from tests.support.standins import (
     WORKER_USAGE,
     Rig,
@@ -365,3 +367,46 @@ def test_a_malformed_message_naming_no_subtask_returns_none_and_stores_nothing(
 ) -> None:
     assert run(rig, body) is None
     assert rig.store.is_empty and rig.events.emitted == [] and rig.model.calls == 0
+
+
+# -- typed outputs ------------------------------------------------------------------------
+
+FINDING = {"severity": "low", "file": "a.py", "line": 1, "problem": "p", "fix": "f"}
+
+
+def typed(**fields: Any) -> dict[str, Any]:
+    return {**message(**fields), "output_schema": FINDINGS}
+
+
+def test_a_typed_reply_is_kept_as_text_and_parsed_into_data(rig: Rig) -> None:
+    text = json.dumps({"findings": [FINDING]})
+    rig.model.subtasks.append(worker_reply(text))
+    result = ok(run(rig, typed()))
+    assert result.status is SubtaskStatus.SUCCEEDED and result.error is None
+    assert result.output == text and result.data == {"findings": [FINDING]}
+    assert rig.model.repairs == [None]
+
+
+def test_a_reply_off_the_schema_gets_one_repair_round_that_sees_why(rig: Rig) -> None:
+    good = json.dumps({"findings": [FINDING]})
+    rig.model.subtasks.extend([worker_reply("not json"), worker_reply(good)])
+    result = ok(run(rig, typed()))
+    assert result.status is SubtaskStatus.SUCCEEDED and result.data == {"findings": [FINDING]}
+    first, repair = rig.model.repairs
+    assert first is None and repair is not None
+    assert repair.reply == "not json" and repair.problem.startswith("the reply is not JSON")
+    assert result.usage == WORKER_USAGE + WORKER_USAGE  # both calls are on the record
+
+
+def test_still_off_the_schema_after_the_repair_fails_the_subtask_keeping_the_output(
+    rig: Rig,
+) -> None:
+    wrong = json.dumps({"findings": [{**FINDING, "line": "one"}]})
+    rig.model.subtasks.extend([worker_reply("{}"), worker_reply(wrong)])
+    result = ok(run(rig, typed()))
+    assert result.status is SubtaskStatus.FAILED and result.data is None
+    assert result.output == wrong  # paid for: kept
+    assert result.error is not None
+    assert result.error.startswith("output_schema: the reply does not match: at /findings/0/line")
+    assert result.error.endswith("(after 1 repair round)")
+    assert len(rig.model.subtask_calls) == 2 and result.usage == WORKER_USAGE + WORKER_USAGE
