@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bench import startup
+from bench import startup, templates
 
 NAMES = {
     "sequential": "sequential loop",
@@ -25,7 +25,7 @@ class Target:
 
 
 def targets(r: dict[str, Any]) -> list[Target]:
-    found = [Target(*row) for row in startup.targets(r)]
+    found = [Target(*row) for row in startup.targets(r) + templates.targets(r)]
     if "latency" in r:
         lat = r["latency"]
         chorus = lat["systems"]["chorus"]
@@ -110,7 +110,7 @@ def markdown(r: dict[str, Any], verdicts: list[Target]) -> str:
         ["target", "measured", "verdict"],
         [[t.goal, t.measured, "PASS" if t.passed else "FAIL"] for t in verdicts],
     )
-    out += startup.markdown(r)
+    out += startup.markdown(r) + templates.markdown(r)
     if "latency" in r:
         lat = r["latency"]
         out += [

@@ -3,12 +3,12 @@
     python -m bench.run [--suite all|core|pools|startup] [--runs 7] [--jobs 100]
 
 startup (also in all and core): `chorus --help`, `chorus status`, `import chorus` beside
-`python -c pass`. core: single-job latency and the subtasks curve (200 ms per call),
-throughput and the jobs curve and Redis memory per job (0 ms), in-flight capacity and worker
-RSS (1 s); for the sequential loop, in-process asyncio, a bare Celery chord and Chorus.
-pools: Chorus's worker pools at 200 calls in flight, and Chorus throughput with 1, 2 and 4
-worker processes. Writes bench/results/latest.{json,md,png} and prints the tables with
-PASS/FAIL targets.
+`python -c pass`, and what prompt templates and typed outputs cost per subtask. core:
+single-job latency and the subtasks curve (200 ms per call), throughput and the jobs curve
+and Redis memory per job (0 ms), in-flight capacity and worker RSS (1 s); for the sequential
+loop, in-process asyncio, a bare Celery chord and Chorus. pools: Chorus's worker pools at 200
+calls in flight, and Chorus throughput with 1, 2 and 4 worker processes. Writes
+bench/results/latest.{json,md,png} and prints the tables with PASS/FAIL targets.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import inflight, latency, report, startup, throughput
+from bench import inflight, latency, report, startup, templates, throughput
 from bench.infra import REPO_ROOT, Infra
 from bench.plot import plot
 
@@ -117,6 +117,7 @@ def main() -> None:
         if args.suite in ("all", "core", "startup"):
             _progress(started, "CLI and import start-up ...")
             results |= startup.run(infra.redis_url(STARTUP_DB), infra.env())
+            results |= templates.run()
         if core:
             infra.start_bare()
             _progress(started, "single-job latency and the subtasks curve (200 ms per call) ...")
