@@ -14,7 +14,7 @@ comma := ,
 # that mypy and other tools can follow (the default mode maps `chorus` -> shared/ with an import
 # hook they cannot). A new or removed module changes $(LAYOUT) and so re-links the tree.
 STRICT := --config-settings editable_mode=strict
-SOURCES := $(sort $(shell find shared orchestrator_service worker_service -name '*.py' -o -name py.typed))
+SOURCES := $(sort $(shell find shared orchestrator_service worker_service -name '*.py' -o -name py.typed -o -name '*.yaml'))
 LAYOUT := $(VENV)/.layout
 
 $(LAYOUT): FORCE | $(PY)

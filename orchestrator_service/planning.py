@@ -27,7 +27,7 @@ from chorus.core import records, retry
 from chorus.core.ports import TaskDeps
 from chorus.core.rates import CallCost, estimate_input_tokens, wait_for_slot
 from chorus.core.submission import initial_record
-from chorus.errors import ModelCallError, PlanError, RetryLater
+from chorus.errors import InvalidRequest, ModelCallError, PlanError, RetryLater
 from chorus.orchestrator_service.plan_rules import validate_plan
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,13 @@ def run_job(
 ) -> dict[str, Any]:
     """Plan the job and fan its subtasks out through `dispatch`. Returns {job_id, status}."""
     request = parse_request(payload, fallback_job_id=task_id)
+    if not isinstance(request, str):
+        try:
+            # Submitted through Chorus, this is resolved already (and resolving is idempotent);
+            # a bare Celery client's message names its profile here.
+            request = deps.profiles.resolve(request)
+        except InvalidRequest as exc:
+            request = str(exc)
     if isinstance(request, str):
         log.warning("rejected run_job message: %s", request)
         return {"job_id": payload.get("job_id"), "status": "rejected", "error": request}

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     # Bearer token for GET /metrics when the API has tenants (metrics span every tenant).
     metrics_token: SecretStr | None = None
     api_max_body_bytes: int = Field(default=512_000, ge=1_000)
+    # A directory of profile files (YAML, TOML or JSON) beside the built-in ones.
+    profiles_dir: str | None = None
+    # false: tenants of the HTTP API may not bring prompts or schemas inline, only profiles.
+    inline_prompts: bool = True
 
     orchestrator_concurrency: int = Field(default=limits.DEFAULT_ORCHESTRATOR_CONCURRENCY, ge=1)
     worker_concurrency: int = Field(default=limits.DEFAULT_WORKER_CONCURRENCY, ge=1)

@@ -18,10 +18,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from chorus.contract import limits
 from chorus.contract.models import JobRecord, JobRequest, JobStatus
 from chorus.core.submission import build_request
+from chorus.errors import InvalidRequest
 from chorus.orchestrator_service.api.auth import parse_tokens, tenant_for
 from chorus.orchestrator_service.api.metrics_route import add_metrics_route
+from chorus.orchestrator_service.api.profiles_route import add_profile_routes
 from chorus.runtime.app import create_celery_app
 from chorus.runtime.enqueue import record_and_enqueue
+from chorus.runtime.profiles import load_profiles
 from chorus.settings import Settings
 from chorus.store.connection import async_redis_client
 from chorus.store.events import AsyncJobEvents
@@ -57,6 +60,7 @@ def _fingerprint(request: JobRequest) -> str:
 
 def create_api(settings: Settings) -> FastAPI:
     tokens = parse_tokens(settings.api_tokens)
+    profiles = load_profiles(settings)  # ConfigError naming the file and field: no start
     store = JobStore.from_settings(settings)
     celery = create_celery_app(settings)
     events = AsyncJobEvents(
@@ -98,6 +102,10 @@ def create_api(settings: Settings) -> FastAPI:
         message = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
         return JSONResponse({"error": message, "fields": fields}, status_code=422)
 
+    @api.exception_handler(InvalidRequest)
+    async def refused(_: Request, exc: InvalidRequest) -> JSONResponse:
+        return JSONResponse({"error": str(exc), "fields": exc.fields}, status_code=422)
+
     @api.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
@@ -130,7 +138,9 @@ def create_api(settings: Settings) -> FastAPI:
         who: Tenant,
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> JobAccepted:
-        request = build_request({**body.model_dump(), "tenant": who})
+        # Only what the caller set: a profile's fields are the defaults of the rest.
+        given = build_request({**body.model_dump(exclude_unset=True), "tenant": who})
+        request = profiles.resolve(given, inline_allowed=settings.inline_prompts)
         assert request.job_id is not None
         job_id = request.job_id
         if idempotency_key:
@@ -245,4 +255,5 @@ def create_api(settings: Settings) -> FastAPI:
         return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
 
     add_metrics_route(api, settings)
+    add_profile_routes(api, profiles, tenant)
     return api

@@ -26,6 +26,7 @@ from chorus.contract import limits
 
 if TYPE_CHECKING:
     from chorus.contract.models import JobRecord
+    from chorus.core.profiles import Profiles
     from chorus.settings import Settings
     from chorus.store.jobs import JobStore
 
@@ -40,12 +41,38 @@ def _parse_context(raw: str | None) -> Any:
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:
-    from chorus.cli.files import FileProblem, load_mapping
+    from chorus.runtime.files import FileProblem, load_mapping
 
     try:
         return load_mapping(path)
     except FileProblem as exc:
         raise bad_input(str(exc)) from exc
+
+
+def _profiles(settings: Settings) -> Profiles:
+    from chorus.errors import ConfigError
+    from chorus.runtime.profiles import load_profiles
+
+    try:
+        return load_profiles(settings)
+    except ConfigError as exc:
+        raise bad_input(str(exc)) from exc
+
+
+@app.command()
+def profiles(
+    name: Annotated[str | None, typer.Argument(help="Show this profile in full.")] = None,
+) -> None:
+    """List the registered profiles, or show one (YAML-like JSON)."""
+    registry = _profiles(load_settings())
+    if name is None:
+        for summary in registry.summaries():
+            print(f"{summary.name}: {summary.description}")
+        return
+    found = registry.find(name)
+    if found is None:
+        raise fail(f"no profile {name!r} (known: {', '.join(registry.names())})")
+    sys.stdout.write(found.model_dump_json(indent=2, exclude_none=True) + "\n")
 
 
 def _store(settings: Settings) -> JobStore:
@@ -65,10 +92,17 @@ def _store(settings: Settings) -> JobStore:
 def submit(
     task: Annotated[str, typer.Argument(help="The task text.")],
     context: Annotated[str | None, typer.Option(help="A JSON object of context.")] = None,
-    max_subtasks: Annotated[int, typer.Option(help="1 to 20.")] = limits.DEFAULT_MAX_SUBTASKS,
+    max_subtasks: Annotated[
+        int | None,
+        typer.Option(help=f"1 to 20 (default {limits.DEFAULT_MAX_SUBTASKS}, or the profile's)."),
+    ] = None,
     synthesize: Annotated[
-        bool, typer.Option("--synthesize", help="Combine the outputs into one answer.")
-    ] = False,
+        bool | None,
+        typer.Option("--synthesize/--no-synthesize", help="Combine the outputs into one answer."),
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="A registered profile (chorus profiles lists them).")
+    ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", "--follow", help="Follow progress until the job ends.")
     ] = False,
@@ -93,15 +127,17 @@ def submit(
     from chorus.store.events import JobEvents
     from chorus.store.jobs import wait_for_job
 
-    options: dict[str, Any] = {"max_subtasks": max_subtasks, "synthesize": synthesize}
+    # Only what was given: a profile's fields are the defaults of the rest.
+    given = {"max_subtasks": max_subtasks, "synthesize": synthesize, "profile": profile}
+    options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if prompts_file is not None:
         options["prompts"] = _read_mapping(prompts_file)
     payload = {"task": task, "context": _parse_context(context), "options": options}
+    settings = load_settings()
     try:
-        request = build_request(payload)
+        request = _profiles(settings).resolve(build_request(payload))
     except InvalidRequest as exc:
         raise bad_input(str(exc)) from exc
-    settings = load_settings()
     store = _store(settings)
     job_id = record_and_enqueue(create_celery_app(settings), store, settings, request).job_id
     if not wait:

@@ -9,12 +9,28 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from chorus.cli.app import app, bad_input, err, load_settings, out
 from chorus.contract import limits, names
+
+if TYPE_CHECKING:
+    from chorus.settings import Settings
+
+
+def _checked_settings() -> Settings:
+    """Settings and profiles are checked before Celery starts: a broken one is one line, exit 2."""
+    from chorus.errors import ConfigError
+    from chorus.runtime.profiles import load_profiles
+
+    settings = load_settings()
+    try:
+        load_profiles(settings)
+    except ConfigError as exc:
+        raise bad_input(str(exc)) from exc
+    return settings
 
 
 def _exec_celery(queue: str, name: str, concurrency: int, pool: str, loglevel: str) -> None:
@@ -34,7 +50,7 @@ def orchestrator(
     loglevel: str = "INFO",
 ) -> None:
     """Run an orchestrator process (Celery worker on queue 'orchestrator')."""
-    n = concurrency or load_settings().orchestrator_concurrency
+    n = concurrency or _checked_settings().orchestrator_concurrency
     _exec_celery(names.ORCHESTRATOR_QUEUE, name, n, "threads", loglevel)
 
 
@@ -48,7 +64,7 @@ def worker(
     loglevel: str = "INFO",
 ) -> None:
     """Run a worker process (Celery worker on queue 'subtasks')."""
-    n = concurrency or load_settings().worker_concurrency
+    n = concurrency or _checked_settings().worker_concurrency
     _exec_celery(names.SUBTASKS_QUEUE, name, n, pool, loglevel)
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from chorus.contract.models import JobRecord, JobRequest
 
 if TYPE_CHECKING:
+    from chorus.core.profiles import Profiles
     from chorus.runtime.app import ChorusCelery
     from chorus.settings import Settings
     from chorus.store.jobs import JobStore
@@ -37,14 +38,22 @@ class BrokerSubmitter:
 
         return JobStore.from_settings(self.settings)
 
+    @cached_property
+    def profiles(self) -> Profiles:
+        from chorus.runtime.profiles import load_profiles
+
+        return load_profiles(self.settings)
+
     def submit(self, request: JobRequest | dict[str, Any]) -> JobRecord:
-        """Record the job (`planning`) and enqueue it. Raises InvalidRequest naming each field
-        at fault; nothing is enqueued then."""
+        """Record the job (`planning`) and enqueue it, its profile's fields as defaults.
+        Raises InvalidRequest naming each field at fault; nothing is enqueued then."""
         from chorus.core.submission import build_request
         from chorus.runtime.enqueue import record_and_enqueue
 
-        payload = request.model_dump() if isinstance(request, JobRequest) else request
-        valid = build_request(payload)
+        given = (
+            request.model_dump(exclude_unset=True) if isinstance(request, JobRequest) else request
+        )
+        valid = self.profiles.resolve(build_request(given))
         return record_and_enqueue(self._app, self.store, self.settings, valid)
 
 

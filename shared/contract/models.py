@@ -99,7 +99,12 @@ def _check_model_name(value: str | None) -> str | None:
     return value
 
 
-class JobOptions(WireModel):
+PROFILE_NAME = r"^[a-z0-9][a-z0-9-]{0,63}$"
+
+
+class ProfileOptions(WireModel):
+    """What a job's options and a registered profile both set."""
+
     max_subtasks: int = Field(
         default=limits.DEFAULT_MAX_SUBTASKS, ge=1, le=limits.HARD_MAX_SUBTASKS
     )
@@ -129,6 +134,11 @@ class JobOptions(WireModel):
         if problems:
             raise ValueError("; ".join(problems))
         return value
+
+
+class JobOptions(ProfileOptions):
+    # A registered profile (`GET /v1/profiles`): its fields are the defaults of this job's.
+    profile: str | None = Field(default=None, pattern=PROFILE_NAME)
 
 
 class JobRequest(WireModel):
@@ -251,6 +261,8 @@ class JobRecord(WireModel):
     synthesis_error: str | None = None
     synthesis_usage: Usage = Field(default_factory=Usage)
     simulated: bool = False
+    # sha256 of each template the job ran with; its profile is `request.options.profile`.
+    prompt_hashes: dict[str, str] = Field(default_factory=dict)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -22,6 +22,7 @@ from chorus.contract.models import (
     SubtaskResult,
     Usage,
 )
+from chorus.core.profiles import Profiles
 from chorus.core.prompts import Repair
 from chorus.core.rates import Limiter
 from chorus.core.records import utc_now
@@ -99,5 +100,6 @@ class TaskDeps:
     events: EventSink
     model: ModelPort
     limiter: Limiter
+    profiles: Profiles = field(default_factory=lambda: Profiles({}))
     clock: Callable[[], datetime] = field(default=utc_now)
     sleep: Callable[[float], None] = field(default=time.sleep)

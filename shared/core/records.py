@@ -1,6 +1,7 @@
 """Pure transitions of a JobRecord and the event each announces. No I/O: the store applies
 them atomically in Redis."""
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,7 +45,19 @@ def new_record(
         orchestrator_model=orchestrator_model,
         worker_model=worker_model,
         simulated=simulated,
+        prompt_hashes=prompt_hashes(request),
     )
+
+
+def prompt_hashes(request: JobRequest) -> dict[str, str]:
+    """sha256 of each template the job runs with (its own or its profile's), so a record can
+    be traced to the instructions behind it."""
+    prompts = request.options.prompts
+    if prompts is None:
+        return {}
+    texts = {"orchestrator": prompts.orchestrator, "worker": prompts.worker,
+             "synthesis": prompts.synthesis}  # fmt: skip
+    return {kind: hashlib.sha256(t.encode()).hexdigest() for kind, t in texts.items() if t}
 
 
 def with_plan(record: JobRecord, plan: Plan, planning_usage: Usage, now: datetime) -> JobRecord:

@@ -46,6 +46,7 @@ class ChorusCelery(Celery):  # type: ignore[misc]
         """What task logic runs against in this process; built on first use, because the
         model client imports the anthropic SDK, which only task processes need."""
         from chorus.llm.client import ModelClient
+        from chorus.runtime.profiles import load_profiles
 
         settings = self.settings
         limiter = RateLimiter(
@@ -57,6 +58,7 @@ class ChorusCelery(Celery):  # type: ignore[misc]
             events=self.job_events,
             model=ModelClient(settings),
             limiter=limiter,
+            profiles=load_profiles(settings),
         )
 
 

@@ -17,9 +17,11 @@ def worker_app() -> ChorusCelery:
     """The app of this process: every Chorus task registered and the process hooks installed."""
     from chorus.orchestrator_service import tasks as orchestrator_tasks
     from chorus.runtime import lifecycle
+    from chorus.runtime.profiles import load_profiles
     from chorus.worker_service import tasks as worker_tasks
 
     app = create_celery_app()
+    load_profiles(app.settings)  # a broken profile stops the process before it consumes
     orchestrator_tasks.register(app)
     worker_tasks.register(app)
     lifecycle.install(app)

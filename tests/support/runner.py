@@ -10,6 +10,7 @@ from chorus.core.submission import build_request
 from chorus.devstack.stack import LocalStack, wait_until
 from chorus.runtime.app import ChorusCelery, create_celery_app
 from chorus.runtime.enqueue import record_and_enqueue
+from chorus.runtime.profiles import load_profiles
 from chorus.settings import Settings
 from chorus.store.jobs import JobStore, wait_for_job
 
@@ -19,9 +20,10 @@ class JobRunner:
         self.app = app
         self.store = store
         self.settings = settings
+        self.profiles = load_profiles(settings)
 
     def submit(self, task: str, **fields: Any) -> str:
-        request = build_request({"task": task, **fields})
+        request = self.profiles.resolve(build_request({"task": task, **fields}))
         return record_and_enqueue(self.app, self.store, self.settings, request).job_id
 
     def cancel(self, job_id: str) -> JobRecord:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chorus.cli.files import FileProblem, load_mapping
+from chorus.runtime.files import FileProblem, load_mapping
 
 
 @pytest.mark.parametrize(

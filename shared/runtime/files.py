@@ -1,5 +1,5 @@
-"""Reading the files a user hands the CLI (`--prompts-file`): YAML, TOML or JSON, by suffix,
-as one mapping. Every problem is a one-line reason naming the file."""
+"""Reading the files people write for Chorus (`--prompts-file`, profiles): YAML, TOML or JSON,
+by suffix, as one mapping. Every problem is a one-line reason naming the file."""
 
 from __future__ import annotations
 
