@@ -1,7 +1,5 @@
 """`GET /v1/profiles` and `GET /v1/profiles/{name}`: the profiles a job may select."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from fastapi import Depends, FastAPI
