@@ -3,33 +3,24 @@ request thread each: the API keeps answering, and every follower sees the job en
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from chorus.devstack.stack import ManagedProcess
-from tests.support.api_server import start_api
+from tests.support.api_server import idle_api
 
 FOLLOWERS = 60  # more than the request thread pool's 40 threads
 IDLE_DB = 12  # no orchestrator consumes it: a submitted job stays `planning`
 
 
 @pytest.fixture
-def idle_api(redis_url: str, workdir: Path) -> Iterator[tuple[ManagedProcess, str]]:
-    url = redis_url.rsplit("/", 1)[0] + f"/{IDLE_DB}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()  # the session's private redis-server, never a shared one
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CHORUS_"))}
-    proc, api_url = start_api({**env, "REDIS_URL": url}, workdir / "streams-api.log")
-    yield proc, api_url
-    proc.stop()
-    client.flushdb()
-    client.close()
+def api_on_idle_db(redis_url: str, workdir: Path) -> Iterator[tuple[ManagedProcess, str]]:
+    with idle_api(redis_url, IDLE_DB, workdir / "streams-api.log") as (proc, url, _):
+        yield proc, url
 
 
 def _threads(pid: int) -> int:
@@ -38,9 +29,9 @@ def _threads(pid: int) -> int:
 
 
 def test_sixty_followers_hold_no_thread_each_and_all_see_the_end(
-    idle_api: tuple[ManagedProcess, str],
+    api_on_idle_db: tuple[ManagedProcess, str],
 ) -> None:
-    proc, url = idle_api
+    proc, url = api_on_idle_db
     job_id = httpx.post(f"{url}/v1/jobs", json={"task": "wait for me"}, timeout=10).json()["job_id"]
     connected = threading.Barrier(FOLLOWERS + 1, timeout=30)
     last_events: list[str] = []

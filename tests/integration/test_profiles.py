@@ -19,7 +19,7 @@ from chorus.contract.models import JobStatus, SubtaskStatus
 from chorus.core.outputs import validation_problem
 from chorus.runtime.app import ChorusCelery
 from chorus.store.jobs import JobStore, wait_for_job
-from tests.support.api_server import start_api
+from tests.support.api_server import idle_api
 from tests.support.hostile_checks import enqueued_state
 from tests.support.runner import JobRunner
 
@@ -76,16 +76,9 @@ def test_a_bare_celery_client_can_name_a_profile(client_app: ChorusCelery, store
 @pytest.fixture
 def strict_api(redis_url: str, workdir: Path) -> Iterator[tuple[str, redis.Redis]]:
     """The API with inline prompts turned off, on a database no orchestrator consumes."""
-    url = redis_url.rsplit("/", 1)[0] + f"/{IDLE_DB}"
-    client = redis.Redis.from_url(url, decode_responses=True)
-    client.flushdb()  # the session's private redis-server, never a shared one
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CHORUS_"))}
-    env |= {"REDIS_URL": url, "CHORUS_INLINE_PROMPTS": "false"}
-    proc, api_url = start_api(env, workdir / "profiles-api.log")
-    yield api_url, client
-    proc.stop()
-    client.flushdb()
-    client.close()
+    log = workdir / "profiles-api.log"
+    with idle_api(redis_url, IDLE_DB, log, {"CHORUS_INLINE_PROMPTS": "false"}) as (_, url, db):
+        yield url, db
 
 
 def test_the_api_lists_and_shows_profiles(strict_api: tuple[str, redis.Redis]) -> None:

@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from chorus.contract.models import JobStatus, SubtaskStatus
-from tests.support.api_server import start_api
+from tests.support.api_server import idle_api
 from tests.support.hostile_checks import enqueued_state
 from tests.support.runner import JobRunner
 from tests.support.simulator_control import SimulatorControl
@@ -111,16 +111,9 @@ def test_braces_in_user_text_stay_literal(jobs: JobRunner, sim: SimulatorControl
 
 
 @pytest.fixture
-def idle_api(redis_url: str, workdir: Path) -> Iterator[tuple[str, redis.Redis]]:
-    url = redis_url.rsplit("/", 1)[0] + f"/{IDLE_DB}"
-    client = redis.Redis.from_url(url, decode_responses=True)
-    client.flushdb()  # the session's private redis-server, never a shared one
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CHORUS_"))}
-    proc, api_url = start_api({**env, "REDIS_URL": url}, workdir / "templates-api.log")
-    yield api_url, client
-    proc.stop()
-    client.flushdb()
-    client.close()
+def api_on_idle_db(redis_url: str, workdir: Path) -> Iterator[tuple[str, redis.Redis]]:
+    with idle_api(redis_url, IDLE_DB, workdir / "templates-api.log") as (_, url, client):
+        yield url, client
 
 
 @pytest.mark.parametrize(
@@ -133,9 +126,9 @@ def idle_api(redis_url: str, workdir: Path) -> Iterator[tuple[str, redis.Redis]]
     ],
 )
 def test_a_bad_template_is_a_422_naming_it_and_nothing_is_enqueued(
-    idle_api: tuple[str, redis.Redis], worker: str, named: str
+    api_on_idle_db: tuple[str, redis.Redis], worker: str, named: str
 ) -> None:
-    url, client = idle_api
+    url, client = api_on_idle_db
     before = enqueued_state(client)
     body = {"task": TASK, "options": {"prompts": {"worker": worker}}}
     response = httpx.post(f"{url}/v1/jobs", json=body, timeout=10)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import redis
 
 from chorus.devstack.stack import ManagedProcess, StackError, free_port, wait_until
 
@@ -36,3 +40,22 @@ def start_api(
         proc.stop()
         raise
     return proc, url
+
+
+@contextmanager
+def idle_api(
+    redis_url: str, db: int, log_path: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[tuple[ManagedProcess, str, redis.Redis]]:
+    """A real API on a database of the session's private redis-server that no orchestrator
+    consumes, so whatever is enqueued stays visible; the database is emptied before and after."""
+    url = redis_url.rsplit("/", 1)[0] + f"/{db}"
+    client = redis.Redis.from_url(url, decode_responses=True)
+    client.flushdb()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CHORUS_"))}
+    proc, api_url = start_api({**env, "REDIS_URL": url, **(extra_env or {})}, log_path)
+    try:
+        yield proc, api_url, client
+    finally:
+        proc.stop()
+        client.flushdb()
+        client.close()
