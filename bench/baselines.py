@@ -12,7 +12,8 @@ import anthropic
 
 from bench import workload
 from bench.systems import JobTiming
-from chorus.contract.models import PlanDraft, Subtask
+from chorus.contract.models import Subtask
+from chorus.contract.plans import PlanDraft
 from chorus.core import prompts
 from chorus.llm.client import ModelClient
 from chorus.settings import Settings

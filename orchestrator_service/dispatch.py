@@ -25,13 +25,15 @@ def assignments(settings: Settings, record: JobRecord) -> list[SubtaskAssignment
     request = record.request
     max_tokens = request.options.worker_max_tokens or settings.worker_max_tokens
     budget = records.budget_of(record)
+    tiers = request.options.tiers or {}
     return [
         SubtaskAssignment(
             job_id=record.job_id,
             task=request.task,
             context=request.context,
             subtask=subtask,
-            model=record.worker_model,
+            # The planner's tier for this subtask, else the job's one worker model.
+            model=tiers.get(subtask.tier or "", record.worker_model),
             max_tokens=max_tokens,
             budget=budget,
             worker_template=request.options.prompts.worker if request.options.prompts else None,

@@ -4,8 +4,11 @@ A subtask is never silently dropped: a draft that breaks a rule is rejected as a
 a message the model can act on in a repair round and a person can read on the record.
 """
 
+from collections.abc import Mapping
+
 from chorus.contract import limits
-from chorus.contract.models import Plan, PlanDraft, Subtask
+from chorus.contract.models import Plan, Subtask
+from chorus.contract.plans import PlanDraft
 from chorus.errors import PlanError
 
 
@@ -13,8 +16,11 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def validate_plan(draft: PlanDraft, max_subtasks: int) -> Plan:
-    """Return the validated Plan, or raise PlanError saying exactly what is wrong."""
+def validate_plan(
+    draft: PlanDraft, max_subtasks: int, tiers: Mapping[str, str] | None = None
+) -> Plan:
+    """Return the validated Plan, or raise PlanError saying exactly what is wrong. With
+    `tiers`, every subtask names one of them."""
     if not draft.subtasks:
         raise PlanError("the plan has no subtasks; at least 1 is required")
     if len(draft.subtasks) > max_subtasks:
@@ -46,8 +52,13 @@ def validate_plan(draft: PlanDraft, max_subtasks: int) -> Plan:
                 f"subtask {index} description is over "
                 f"{limits.MAX_SUBTASK_DESCRIPTION_CHARS} characters"
             )
+        tier = getattr(item, "tier", None) if tiers else None
+        if tiers and tier not in tiers:
+            problems.append(
+                f"subtask {index} has tier {tier!r}; it must be one of {', '.join(sorted(tiers))}"
+            )
         if not problems:
-            subtasks.append(Subtask(index=index, type=kind, description=description))
+            subtasks.append(Subtask(index=index, type=kind, description=description, tier=tier))
     if problems:
         raise PlanError("invalid plan: " + "; ".join(problems))
     return Plan(analysis=draft.analysis.strip(), subtasks=subtasks)

@@ -138,7 +138,7 @@ def _ask_for_plan(deps: TaskDeps, record: JobRecord, spent: Spend) -> Plan:
                 request, model=record.orchestrator_model, max_tokens=max_tokens, feedback=feedback
             )
             spent.usage = spent.usage + reply.usage
-            return validate_plan(reply.draft, request.options.max_subtasks)
+            return validate_plan(reply.draft, request.options.max_subtasks, request.options.tiers)
         except PlanError as exc:
             if exc.usage is not None:  # a reply the model client could not use, still paid
                 spent.usage = spent.usage + exc.usage

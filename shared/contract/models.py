@@ -100,6 +100,7 @@ def _check_model_name(value: str | None) -> str | None:
 
 
 PROFILE_NAME = r"^[a-z0-9][a-z0-9-]{0,63}$"
+_TIER_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
 class ProfileOptions(WireModel):
@@ -122,6 +123,8 @@ class ProfileOptions(WireModel):
     # JSON Schemas every worker output / the synthesis must match (chorus.contract.schemas).
     output_schema: dict[str, Any] | None = None
     synthesis_schema: dict[str, Any] | None = None
+    # Model tiers the planner assigns subtasks to, e.g. {"fast": "claude-haiku-5-5", ...}.
+    tiers: dict[str, str] | None = Field(default=None, min_length=1, max_length=8)
 
     _models = field_validator("orchestrator_model", "worker_model")(_check_model_name)
 
@@ -133,6 +136,15 @@ class ProfileOptions(WireModel):
         problems = schema_problems(value) if value is not None else []
         if problems:
             raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator("tiers")
+    @classmethod
+    def _tier_names_and_models(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for name, model in (value or {}).items():
+            if not _TIER_RE.fullmatch(name):
+                raise ValueError(f"tier {name!r}: 1-32 lowercase letters, digits, _ or -")
+            _check_model_name(model)
         return value
 
 
@@ -177,24 +189,12 @@ class JobRequest(WireModel):
         return self
 
 
-class SubtaskDraft(BaseModel):
-    """One subtask as the planning model proposes it (structured output schema)."""
-
-    type: str = Field(description="A short, distinct label for this approach, e.g. 'technical'.")
-    description: str = Field(description="What a worker should produce for this approach.")
-
-
-class PlanDraft(BaseModel):
-    """The planning model's structured output, before Chorus validates it."""
-
-    analysis: str = Field(description="What the task needs and which approaches add value.")
-    subtasks: list[SubtaskDraft] = Field(description="The subtasks worth doing for this input.")
-
-
 class Subtask(WireModel):
     index: int = Field(ge=0)
     type: str = Field(min_length=1, max_length=limits.MAX_SUBTASK_TYPE_CHARS)
     description: str = Field(min_length=1, max_length=limits.MAX_SUBTASK_DESCRIPTION_CHARS)
+    # The model tier the planner chose, when the job has tiers.
+    tier: str | None = None
 
 
 class Plan(WireModel):

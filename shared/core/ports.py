@@ -14,14 +14,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from chorus.contract.events import EventKind
-from chorus.contract.models import (
-    JobRecord,
-    JobRequest,
-    PlanDraft,
-    SubtaskAssignment,
-    SubtaskResult,
-    Usage,
-)
+from chorus.contract.models import JobRecord, JobRequest, SubtaskAssignment, SubtaskResult, Usage
+from chorus.contract.plans import PlanDraft
 from chorus.core.profiles import Profiles
 from chorus.core.prompts import Repair
 from chorus.core.rates import Limiter

@@ -13,7 +13,8 @@ import pydantic
 from anthropic import transform_schema
 from anthropic.types import Usage as SdkUsage
 
-from chorus.contract.models import JobRequest, PlanDraft, SubtaskAssignment, Usage
+from chorus.contract.models import JobRequest, SubtaskAssignment, Usage
+from chorus.contract.plans import plan_format
 from chorus.core import prompts
 from chorus.core.ports import PlanReply, WorkerReply
 from chorus.core.pricing import ModelPrice, priced
@@ -58,7 +59,7 @@ class ModelClient:
                 model=model,
                 max_tokens=max_tokens,
                 messages=prompt.messages,
-                output_format=PlanDraft,
+                output_format=plan_format(request.options.tiers),
                 **_system(prompt),
             )
         except pydantic.ValidationError as exc:

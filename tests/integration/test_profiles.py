@@ -47,6 +47,13 @@ def test_code_review_returns_typed_findings(jobs: JobRunner) -> None:
     for result in record.results:
         assert result.status is SubtaskStatus.SUCCEEDED
         assert result.data is not None and validation_problem(result.data, schema) is None
+    # The profile's tiers: the planner put the concerns on both, each result on its model,
+    # priced as that model.
+    assert record.plan is not None and {s.tier for s in record.plan.subtasks} == {"fast", "strong"}
+    tiers = record.request.options.tiers or {}
+    for subtask, result in zip(record.plan.subtasks, record.results, strict=True):
+        assert result.model == tiers[subtask.tier or ""]
+    assert {r.model for r in record.results} == {"claude-haiku-5-5", "claude-sonnet-5-5"}
 
 
 def test_a_research_brief_ends_in_a_synthesis(jobs: JobRunner) -> None:

@@ -10,7 +10,7 @@ import pytest
 from anthropic.types import TextBlockParam
 from pydantic import BaseModel
 
-from chorus.contract.models import PlanDraft
+from chorus.contract.plans import PlanDraft
 from tests.support.simulator_control import SimulatorControl
 
 

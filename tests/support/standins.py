@@ -31,13 +31,12 @@ from chorus.contract.models import (
     JobRequest,
     JobStatus,
     Plan,
-    PlanDraft,
     Subtask,
     SubtaskAssignment,
-    SubtaskDraft,
     SubtaskResult,
     Usage,
 )
+from chorus.contract.plans import PlanDraft, SubtaskDraft
 from chorus.core import records
 from chorus.core.ports import JobControl, PlanReply, TaskDeps, WorkerReply
 from chorus.core.prompts import Repair

@@ -142,11 +142,16 @@ def _array(
     count = wanted if limit is None else max(1, min(limit, wanted))
     props = items.get("properties", {})
     if {"type", "description"} <= set(props):
-        return _plan_items(count, prompt_text, seed)
+        plan = _plan_items(count, prompt_text, seed)
+        tiers = props.get("tier", {}).get("enum")
+        if tiers:  # spread the subtasks over the tiers, as a planner weighing them would
+            for n, item in enumerate(plan):
+                item["tier"] = tiers[n % len(tiers)]
+        return plan
     return [generate_instance(items, f"{prompt_text}#{i}", defs) for i in range(count)]
 
 
-def _plan_items(count: int, prompt_text: str, seed: int) -> list[dict[str, str]]:
+def _plan_items(count: int, prompt_text: str, seed: int) -> list[dict[str, Any]]:
     words = salient_words(prompt_text)
     start = seed % len(APPROACHES)
     chosen = [APPROACHES[(start + 7 * i) % len(APPROACHES)] for i in range(count)]

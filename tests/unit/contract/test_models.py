@@ -44,3 +44,14 @@ def test_braces_survive_a_round_trip() -> None:
 
 def test_record_json_schema_is_valid_json() -> None:
     assert json.dumps(JobRecord.model_json_schema())
+
+
+def test_tiers_name_models_by_short_lowercase_names() -> None:
+    import pydantic
+
+    from chorus.contract.models import JobOptions
+
+    assert JobOptions(tiers={"fast": "claude-haiku-5-5"}).tiers == {"fast": "claude-haiku-5-5"}
+    for bad in ({"Fast": "m"}, {"fast": "bad model"}, {}, {f"t{n}": "m" for n in range(9)}):
+        with pytest.raises(pydantic.ValidationError):
+            JobOptions(tiers=bad)

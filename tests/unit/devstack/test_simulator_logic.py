@@ -2,7 +2,7 @@
 
 from anthropic.lib._parse._transform import transform_schema
 
-from chorus.contract.models import PlanDraft
+from chorus.contract.plans import PlanDraft
 from chorus.devstack.simulator.cache import PromptCache
 from chorus.devstack.simulator.faults import FaultPlan, FaultRule
 from chorus.devstack.simulator.generation import generate_instance, generate_text

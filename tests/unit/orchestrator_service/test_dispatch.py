@@ -24,3 +24,18 @@ def test_assignments_carry_the_worker_template_and_its_variables() -> None:
 def test_without_templates_workers_get_the_built_in_prompt() -> None:
     (assignment,) = assignments(make_settings(), planned_record(1))
     assert assignment.worker_template is None
+
+
+def test_each_subtask_runs_on_its_tiers_model() -> None:
+    tiers = {"fast": "claude-haiku-5-5", "strong": "claude-sonnet-5-5"}
+    record = planned_record(3, options=JobOptions(tiers=tiers))
+    assert record.plan is not None
+    subtasks = [
+        s.model_copy(update={"tier": t})
+        for s, t in zip(record.plan.subtasks, ["fast", "strong", None], strict=True)
+    ]
+    record = record.model_copy(
+        update={"plan": record.plan.model_copy(update={"subtasks": subtasks})}
+    )
+    models = [a.model for a in assignments(make_settings(), record)]
+    assert models == ["claude-haiku-5-5", "claude-sonnet-5-5", "worker-model"]
