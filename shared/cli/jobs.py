@@ -103,6 +103,12 @@ def submit(
     profile: Annotated[
         str | None, typer.Option(help="A registered profile (chorus profiles lists them).")
     ] = None,
+    output_schema: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-schema", help="A JSON Schema (JSON, YAML or TOML) every output must match."
+        ),
+    ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", "--follow", help="Follow progress until the job ends.")
     ] = False,
@@ -132,6 +138,8 @@ def submit(
     options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if prompts_file is not None:
         options["prompts"] = _read_mapping(prompts_file)
+    if output_schema is not None:
+        options["output_schema"] = _read_mapping(output_schema)
     payload = {"task": task, "context": _parse_context(context), "options": options}
     settings = load_settings()
     try:

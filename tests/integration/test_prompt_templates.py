@@ -149,3 +149,17 @@ def test_the_cli_takes_a_prompts_file_and_refuses_a_bad_one(redis_url: str, tmp_
     assert done.returncode == 2, done.stderr
     assert "options.prompts.worker: {task.__class__}" in done.stderr
     assert "{nope} is not a variable" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_cli_takes_an_output_schema_file_and_names_what_is_wrong(
+    redis_url: str, tmp_path: Path
+) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text('{"type": "object", "properties": {"a": {"if": {}}}}')
+    env = {**os.environ, "REDIS_URL": redis_url.rsplit("/", 1)[0] + f"/{IDLE_DB}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "chorus.cli", "submit", TASK, "--output-schema", str(schema)],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "options.output_schema: /properties/a uses if" in done.stderr
