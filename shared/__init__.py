@@ -20,6 +20,7 @@ __version__ = "0.2.0"
 if TYPE_CHECKING:
     from chorus.client.broker import submit_job
     from chorus.client.http import AsyncClient, Client
+    from chorus.client.orchestrator import Orchestrator
     from chorus.contract.events import EventKind, JobEvent
     from chorus.contract.models import (
         JobOptions,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "chorus.client.http": ("AsyncClient", "Client"),
     "chorus.client.broker": ("submit_job",),
+    "chorus.client.orchestrator": ("Orchestrator",),
     "chorus.contract.events": ("EventKind", "JobEvent"),
     "chorus.contract.models": (
         "JobOptions",
@@ -92,6 +94,7 @@ __all__ = [
     "JobStatus",
     "JobTimeout",
     "ModelCallError",
+    "Orchestrator",
     "Plan",
     "PlanError",
     "Settings",

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from chorus.core.profiles import Profiles
     from chorus.runtime.app import ChorusCelery
     from chorus.settings import Settings
+    from chorus.store.events import JobEvents
     from chorus.store.jobs import JobStore
 
 
@@ -39,6 +40,13 @@ class BrokerSubmitter:
         return JobStore.from_settings(self.settings)
 
     @cached_property
+    def _events(self) -> JobEvents:
+        from chorus.store.connection import redis_client
+        from chorus.store.events import JobEvents
+
+        return JobEvents(redis_client(self.settings), ttl_s=self.settings.job_ttl_s)
+
+    @cached_property
     def profiles(self) -> Profiles:
         from chorus.runtime.profiles import load_profiles
 
@@ -55,6 +63,26 @@ class BrokerSubmitter:
         )
         valid = self.profiles.resolve(build_request(given))
         return record_and_enqueue(self._app, self.store, self.settings, valid)
+
+    def wait(self, job_id: str, *, timeout_s: float) -> JobRecord:
+        """Follow the job's events to its end, then read its record (JobTimeout past the
+        deadline)."""
+        import time
+
+        from chorus.errors import JobTimeout
+
+        events = self._events
+        deadline, after = time.monotonic() + timeout_s, "0"
+        while True:
+            record = self.store.find(job_id)
+            if record is not None and record.status.is_final:
+                return record
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                status = record.status.value if record else "not yet recorded"
+                raise JobTimeout(f"job {job_id} still {status} after {timeout_s:.0f}s")
+            for event in events.read(job_id, after, block_ms=min(left_ms, 1000)):
+                after = event.id
 
 
 _default: BrokerSubmitter | None = None

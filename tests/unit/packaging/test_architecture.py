@@ -35,8 +35,12 @@ ALLOWED: dict[str, set[str]] = {
     },
     "chorus": {"client", "contract", "errors", "settings"},
 }
-# The composition root of a Celery process wires the services into the app.
-EXCEPTIONS = {"chorus.runtime.main": {"orchestrator_service", "worker_service"}}
+# The composition root of a Celery process wires the services into the app; the notebook-style
+# API starts an embedded local stack when nothing is configured (#12), from this module only.
+EXCEPTIONS = {
+    "chorus.runtime.main": {"orchestrator_service", "worker_service"},
+    "chorus.client.embedded": {"devstack"},
+}
 
 
 def layer(module: str) -> str:
@@ -65,6 +69,7 @@ def test_production_code_never_imports_devstack() -> None:
         m.name
         for m in modules()
         if layer(m.name) not in ("devstack", "cli")
+        and "devstack" not in EXCEPTIONS.get(m.name, set())
         and any(layer(i) == "devstack" for i in internal(m.all_imports))
     }
     assert not offenders, f"production modules importing chorus.devstack: {sorted(offenders)}"
