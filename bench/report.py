@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bench import startup, templates
+from bench import notebook, startup, templates
 
 NAMES = {
     "sequential": "sequential loop",
@@ -25,7 +25,8 @@ class Target:
 
 
 def targets(r: dict[str, Any]) -> list[Target]:
-    found = [Target(*row) for row in startup.targets(r) + templates.targets(r)]
+    rows = startup.targets(r) + templates.targets(r) + notebook.targets(r)
+    found = [Target(*row) for row in rows]
     if "latency" in r:
         lat = r["latency"]
         chorus = lat["systems"]["chorus"]

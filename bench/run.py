@@ -3,7 +3,8 @@
     python -m bench.run [--suite all|core|pools|startup] [--runs 7] [--jobs 100]
 
 startup (also in all and core): `chorus --help`, `chorus status`, `import chorus` beside
-`python -c pass`, and what prompt templates and typed outputs cost per subtask. core:
+`python -c pass`, what prompt templates and typed outputs cost per subtask, and the
+notebook-style `chorus.Orchestrator(...).process` on an embedded stack. core:
 single-job latency and the subtasks curve (200 ms per call), throughput and the jobs curve
 and Redis memory per job (0 ms), in-flight capacity and worker RSS (1 s); for the sequential
 loop, in-process asyncio, a bare Celery chord and Chorus. pools: Chorus's worker pools at 200
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import inflight, latency, report, startup, templates, throughput
+from bench import inflight, latency, notebook, report, startup, templates, throughput
 from bench.infra import REPO_ROOT, Infra
 from bench.plot import plot
 
@@ -118,6 +119,8 @@ def main() -> None:
             _progress(started, "CLI and import start-up ...")
             results |= startup.run(infra.redis_url(STARTUP_DB), infra.env())
             results |= templates.run()
+            _progress(started, "Orchestrator(...).process on an embedded stack ...")
+            results |= notebook.run()
         if core:
             infra.start_bare()
             _progress(started, "single-job latency and the subtasks curve (200 ms per call) ...")

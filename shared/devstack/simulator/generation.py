@@ -119,14 +119,17 @@ def generate_instance(
     if kind == "array":
         return _array(schema, prompt_text, defs, list_size)
     if kind == "integer":
-        return int(schema.get("minimum", 1))
+        return int(min(schema.get("minimum", 1), schema.get("maximum", 1)))
     if kind == "number":
-        return float(schema.get("minimum", 1.0))
+        return float(min(schema.get("minimum", 1.0), schema.get("maximum", 1.0)))
     if kind == "boolean":
         return True
     if kind == "null":
         return None
-    return generate_text(prompt_text)
+    text = generate_text(prompt_text)
+    # Bounds the SDK moves into the description stay in the schema Chorus validates against.
+    text = text[: schema.get("maxLength", len(text))]
+    return text.ljust(schema.get("minLength", 0), ".")
 
 
 def _array(

@@ -64,3 +64,25 @@ def test_marked_prefix_is_written_once_then_read() -> None:
     assert second.input_tokens == 1
     short = {"model": "m", "system": [{**system[0], "text": "tiny"}], "messages": []}
     assert cache.account(short).cache_creation_input_tokens == 0
+
+
+def test_generated_values_keep_the_bounds_of_a_users_schema() -> None:
+    from chorus.core.outputs import validation_problem
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string", "maxLength": 12},
+            "code": {"type": "string", "minLength": 400},
+            "score": {"type": "integer", "minimum": -5, "maximum": 0},
+            "ratio": {"type": "number", "maximum": 0.5},
+            "kind": {"const": "review"},
+            "level": {"enum": ["low", "high"]},
+            "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
+        },
+        "required": ["title", "code", "score", "ratio", "kind", "level", "tags"],
+    }
+    for prompt in ("one prompt", "another prompt"):
+        value = generate_instance(schema, prompt)
+        assert validation_problem(value, schema) is None, value
+        assert value == generate_instance(schema, prompt)  # deterministic
