@@ -148,6 +148,14 @@ def test_300_jobs_from_three_processes_all_finish_once(stack_factory: StackFacto
     assert len(records) == 300, f"{300 - len(records)} jobs not final"
     assert all(r.status is JobStatus.SUCCEEDED for r in records.values())
     assert len(runner.store.recent_jobs(1000)) == 300  # none duplicated in the index
-    # Each model call counted once per attempt: the simulator saw exactly what the records say.
+    # Each model call counted once per attempt: the simulator saw exactly what the records say,
+    # but for attempts that never reached it (a connection the simulator dropped under this
+    # load: the worker logs them and retries, and the record counts them as attempts).
     attempts = sum(1 + sum(s.attempts for s in r.results) for r in records.values())
-    assert SimulatorControl(str(stack.simulator_url)).stats()["requests_total"] == attempts
+    worker_log = stack.process("worker1").log_text().splitlines()
+    unreached = sum(
+        "chorus.worker_service.execution" in line and "could not connect to the model" in line
+        for line in worker_log
+    )
+    served = SimulatorControl(str(stack.simulator_url)).stats()["requests_total"]
+    assert served == attempts - unreached, (served, attempts, unreached)
