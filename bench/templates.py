@@ -13,6 +13,8 @@ from typing import Any
 from chorus.contract.models import Subtask, SubtaskAssignment
 from chorus.core import prompts
 from chorus.core.outputs import parse_output
+from chorus.runtime.profiles import load_profiles
+from chorus.settings import Settings
 
 TARGET_MS = 5.0
 WORKER_TEMPLATE = (
@@ -20,26 +22,6 @@ WORKER_TEMPLATE = (
     "Guidelines: {task_description}\nAudience: {target_audience}\nNotes: {notes}\n\n"
     "Return your response in this format:\n\n<response>\nYour content here.\n</response>\n"
 )
-FINDINGS: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "findings": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "severity": {"enum": ["low", "medium", "high"]},
-                    "file": {"type": "string"},
-                    "line": {"type": "integer", "minimum": 1},
-                    "problem": {"type": "string"},
-                    "fix": {"type": "string"},
-                },
-                "required": ["severity", "file", "line", "problem", "fix"],
-            },
-        }
-    },
-    "required": ["findings"],
-}
 REPLY = json.dumps(
     {
         "findings": [
@@ -67,12 +49,15 @@ def run(*, runs: int = 2000) -> dict[str, Any]:
             "subtask": subtask, "model": "m", "max_tokens": 100}  # fmt: skip
     templated = SubtaskAssignment(**base, worker_template=WORKER_TEMPLATE)
     built_in = SubtaskAssignment(**base)
-    parse_output(REPLY, FINDINGS)  # warm the validator's imports
+    # The built-in code-review profile's typed findings.
+    findings = load_profiles(Settings()).get("code-review").output_schema
+    assert findings is not None
+    parse_output(REPLY, findings)  # warm the validator's imports
     medians = {
         "built-in worker prompt": _median_ms(lambda: prompts.for_worker(built_in), runs),
         "worker template rendered": _median_ms(lambda: prompts.for_worker(templated), runs),
         "typed reply validated (10 findings)": _median_ms(
-            lambda: parse_output(REPLY, FINDINGS), runs
+            lambda: parse_output(REPLY, findings), runs
         ),
     }
     return {"templates": {"runs": runs, "median_ms": medians}}

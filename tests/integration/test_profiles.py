@@ -5,8 +5,6 @@ off, and a broken profile file stops every process before it starts, naming file
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from chorus.contract.models import JobStatus, SubtaskStatus
 from chorus.core.outputs import validation_problem
 from chorus.runtime.app import ChorusCelery
 from chorus.store.jobs import JobStore, wait_for_job
-from tests.support.api_server import idle_api
+from tests.support.api_server import idle_api, run_cli
 from tests.support.hostile_checks import enqueued_state
 from tests.support.runner import JobRunner
 
@@ -125,23 +123,16 @@ def test_the_api_refuses_what_profiles_do_not_allow_and_enqueues_nothing(
     assert accepted.status_code == 202
 
 
-def _chorus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "chorus.cli", *args],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-
-
 def test_a_broken_profile_stops_every_process_naming_file_and_field(
     redis_url: str, tmp_path: Path
 ) -> None:
     (tmp_path / "triage.yaml").write_text("description: Support triage\nmax_subtask: 3\n")
     env = {**os.environ, "REDIS_URL": redis_url, "CHORUS_PROFILES_DIR": str(tmp_path)}
     for args in (["api", "--port", "1"], ["worker"], ["orchestrator"], ["profiles"]):
-        done = _chorus(env, *args)
+        done = run_cli(env, *args)
         assert done.returncode == 2, (args, done.stderr)
         assert f"{tmp_path / 'triage.yaml'}: max_subtask: Extra inputs" in done.stderr
         assert "Traceback" not in done.stderr
     (tmp_path / "triage.yaml").write_text("description: Support triage\nmax_subtasks: 3\n")
-    listed = _chorus(env, "profiles")
+    listed = run_cli(env, "profiles")
     assert listed.returncode == 0 and "triage: Support triage" in listed.stdout

@@ -6,8 +6,6 @@ anything but a plain variable is refused at every door with nothing enqueued."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pytest
 import redis
 
 from chorus.contract.models import JobStatus, SubtaskStatus
-from tests.support.api_server import idle_api
+from tests.support.api_server import idle_api, run_cli
 from tests.support.hostile_checks import enqueued_state
 from tests.support.runner import JobRunner
 from tests.support.simulator_control import SimulatorControl
@@ -142,10 +140,7 @@ def test_the_cli_takes_a_prompts_file_and_refuses_a_bad_one(redis_url: str, tmp_
     bad = tmp_path / "prompts.yaml"
     bad.write_text("worker: |\n  Style: {task.__class__} and {nope}\n")
     env = {**os.environ, "REDIS_URL": redis_url.rsplit("/", 1)[0] + f"/{IDLE_DB}"}
-    done = subprocess.run(
-        [sys.executable, "-m", "chorus.cli", "submit", TASK, "--prompts-file", str(bad)],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    done = run_cli(env, "submit", TASK, "--prompts-file", str(bad))
     assert done.returncode == 2, done.stderr
     assert "options.prompts.worker: {task.__class__}" in done.stderr
     assert "{nope} is not a variable" in done.stderr and "Traceback" not in done.stderr
@@ -157,9 +152,6 @@ def test_the_cli_takes_an_output_schema_file_and_names_what_is_wrong(
     schema = tmp_path / "schema.json"
     schema.write_text('{"type": "object", "properties": {"a": {"if": {}}}}')
     env = {**os.environ, "REDIS_URL": redis_url.rsplit("/", 1)[0] + f"/{IDLE_DB}"}
-    done = subprocess.run(
-        [sys.executable, "-m", "chorus.cli", "submit", TASK, "--output-schema", str(schema)],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    done = run_cli(env, "submit", TASK, "--output-schema", str(schema))
     assert done.returncode == 2, done.stderr
     assert "options.output_schema: /properties/a uses if" in done.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,3 +60,11 @@ def idle_api(
         proc.stop()
         client.flushdb()
         client.close()
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`chorus ARGS` in a fresh process, with a deadline."""
+    return subprocess.run(
+        [sys.executable, "-m", "chorus.cli", *args],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
