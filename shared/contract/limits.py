@@ -24,6 +24,8 @@ REDIS_SOCKET_TIMEOUT_S: Final = 30.0
 REDIS_CONNECT_TIMEOUT_S: Final = 5.0
 REDIS_HEALTH_CHECK_S: Final = 15
 DEFAULT_REDIS_RETRY_S: Final = 60.0
+# Someone waits on the answer (an HTTP request, a CLI command): Redis away is an error this soon.
+FAIL_FAST_REDIS_S: Final = 1.5
 # Connections a process's Redis pool holds beyond one per thread (heartbeat, ledger, API).
 REDIS_POOL_HEADROOM: Final = 16
 # Redis connections the API's event streams share (each follower holds one while it waits).

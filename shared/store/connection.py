@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ssl
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
@@ -16,34 +17,66 @@ from chorus.contract import limits
 from chorus.settings import Settings
 
 
-def redis_client(settings: Settings) -> redis.Redis:
+def redis_client(settings: Settings, *, fail_fast: bool = False) -> redis.Redis:
     """Chorus's own Redis connections. A Redis restart is ridden out in the client: commands
     retry with capped backoff for about `redis_retry_s`, so a worker holding a finished model
     call saves its result when Redis is back instead of failing the subtask.
+
+    `fail_fast` is for someone waiting on the answer (an HTTP request, a CLI command): short
+    socket timeouts and no retry loop, so Redis being away is an error within
+    `limits.FAIL_FAST_REDIS_S` rather than a minute of silence.
 
     The pool holds a connection for every thread a process runs, and a thread that finds it
     empty waits for one instead of failing (redis-py's own pool stops at 100 connections and
     then raises, which a worker with 200 threads reaches under load)."""
     threads = max(settings.worker_concurrency, settings.orchestrator_concurrency)
+    options = _options(settings)
+    retries = _retries(settings)
+    if fail_fast:
+        options.update(_fail_fast_options())
+        retries = 0
     pool = redis.BlockingConnectionPool.from_url(
         settings.redis_url.get_secret_value(),
         max_connections=threads + limits.REDIS_POOL_HEADROOM,
-        retry=Retry(_backoff(), retries=_retries(settings)),
-        **_options(settings),
+        retry=Retry(_backoff(), retries=retries),
+        **options,
     )
     return redis.Redis(connection_pool=pool)
 
 
-def async_redis_client(settings: Settings, *, max_connections: int) -> redis.asyncio.Redis:
+def async_redis_client(
+    settings: Settings, *, max_connections: int, fail_fast: bool = False
+) -> redis.asyncio.Redis:
     """The same connections for asyncio code: many followers of event streams share one
     event loop, each holding a connection while it waits, none holding a thread."""
+    options = _options(settings)
+    retries = _retries(settings)
+    if fail_fast:
+        options.update(_fail_fast_options())
+        retries = 0
     pool = redis.asyncio.BlockingConnectionPool.from_url(
         settings.redis_url.get_secret_value(),
         max_connections=max_connections,
-        retry=AsyncRetry(_backoff(), retries=_retries(settings)),
-        **_options(settings),
+        retry=AsyncRetry(_backoff(), retries=retries),
+        **options,
     )
     return redis.asyncio.Redis(connection_pool=pool)
+
+
+def _fail_fast_options() -> dict[str, Any]:
+    wait = limits.FAIL_FAST_REDIS_S / 2
+    return {"timeout": wait, "socket_timeout": wait, "socket_connect_timeout": wait}
+
+
+def redis_location(settings: Settings) -> str:
+    """Where Redis is, for people: scheme, host, port and database, the password masked."""
+    parts = urlsplit(settings.redis_url.get_secret_value())
+    netloc = parts.hostname or "localhost"
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    if parts.password:
+        netloc = f"{parts.username or ''}:***@{netloc}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _backoff() -> ExponentialBackoff:
