@@ -19,13 +19,21 @@ log = logging.getLogger(__name__)
 
 
 def gather(
-    deps: TaskDeps, job_id: str, *, retries: int, task_id: str, synthesis_attempts: int = 0
+    deps: TaskDeps,
+    job_id: str,
+    *,
+    retries: int,
+    task_id: str,
+    synthesis_attempts: int = 0,
+    give_up: str | None = None,
 ) -> JobRecord:
     """Finalise the job once every result is in, or once stragglers can no longer arrive
     (what never came is then marked failed). `task_id` identifies this gather task for the
-    job's one synthesis claim; `synthesis_attempts` counts the synthesis calls tried so far."""
+    job's one synthesis claim; `synthesis_attempts` counts the synthesis calls tried so far.
+    `give_up` (sent by the reconciler) finalises at once, with that reason on every subtask
+    that has no result."""
     try:
-        return _gather(deps, job_id, retries, task_id, synthesis_attempts)
+        return _gather(deps, job_id, retries, task_id, synthesis_attempts, give_up)
     except (RetryLater, JobNotFound):
         raise
     except Exception as exc:
@@ -37,7 +45,12 @@ def gather(
 
 
 def _gather(
-    deps: TaskDeps, job_id: str, retries: int, task_id: str, synthesis_attempts: int
+    deps: TaskDeps,
+    job_id: str,
+    retries: int,
+    task_id: str,
+    synthesis_attempts: int,
+    give_up: str | None,
 ) -> JobRecord:
     store = deps.store
     record = store.find(job_id)
@@ -47,7 +60,8 @@ def _gather(
         return record  # finalised already: a second trigger is a no-op
     stored = store.results(job_id)
     missing = records.missing_indices(record, stored)
-    if missing and retry.gather_waited_s(retries) < retry.straggler_wait_s(deps.settings):
+    waited = retry.gather_waited_s(retries)
+    if missing and give_up is None and waited < retry.straggler_wait_s(deps.settings):
         log.warning("gather for %s fired early: subtasks %s not recorded yet", job_id, missing)
         raise RetryLater(retry.gather_recheck_delay_s(retries), f"subtasks {missing} missing")
     combined = None
@@ -58,8 +72,9 @@ def _gather(
         if not store.claim_gather(job_id, task_id, ttl_s=retry.straggler_wait_s(deps.settings)):
             raise RetryLater(retry.SYNTHESIS_CLAIM_BUSY_S, "another gather holds the synthesis")
         combined = synthesis.synthesize(deps, record, stored, attempt=synthesis_attempts + 1)
+    missing_error = give_up or records.MISSING_RESULT_ERROR
     final, changed = store.update(
-        job_id, lambda r: records.finalized(r, stored, deps.clock(), combined)
+        job_id, lambda r: records.finalized(r, stored, deps.clock(), combined, missing_error)
     )
     if changed:  # `job_finished` went out with the transition
         log.info("job %s finished %s", job_id, final.status.value)

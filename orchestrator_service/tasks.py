@@ -41,7 +41,12 @@ def register(app: ChorusCelery) -> None:
         resultrepr_maxsize=limits.RESULT_LOG_CHARS,
     )
     def gather_results(
-        self: Any, results: Any = None, *, job_id: str, synthesis_attempts: int = 0
+        self: Any,
+        results: Any = None,
+        *,
+        job_id: str,
+        synthesis_attempts: int = 0,
+        give_up: str | None = None,
     ) -> dict[str, Any]:
         """Chord callback: build the final record from the stored results, once."""
         with retrying(self):
@@ -51,5 +56,6 @@ def register(app: ChorusCelery) -> None:
                 retries=self.request.retries,
                 task_id=self.request.id,
                 synthesis_attempts=synthesis_attempts,
+                give_up=give_up,
             )
         return {"job_id": job_id, "status": record.status.value}

@@ -108,3 +108,8 @@ class RetryLater(ChorusError):
         self.countdown = countdown
         self.reason = reason
         self.kwargs = kwargs
+
+
+class ResultNotStored(ChorusError):
+    """A worker holds a model reply it could not store before giving up (Redis away past the
+    cap, the job's deadline or the visibility timeout). The reconciler runs the subtask again."""

@@ -4,9 +4,16 @@ Standard names are kept where the ecosystem has them (`REDIS_URL`, `ANTHROPIC_AP
 `ANTHROPIC_BASE_URL`); everything Chorus-specific is `CHORUS_*`.
 """
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chorus.contract import limits
@@ -16,10 +23,27 @@ from chorus.errors import ConfigError
 
 LogFormat = Literal["json", "text"]
 
+# Optional settings for which an empty or blank value can only mean "not set".
+OPTIONAL_VALUES = (
+    "anthropic_api_key",
+    "anthropic_base_url",
+    "redis_tls_ca_file",
+    "simulator_api_key",
+    "api_tokens",
+    "metrics_token",
+    "profiles_dir",
+)
+
 
 class Settings(BaseSettings):
+    # env_ignore_empty: `VAR=` (what compose passes for `${VAR:-}`) means unset, so the
+    # default applies; a blank optional secret or URL is dropped by `_blank_is_unset` too.
     model_config = SettingsConfigDict(
-        env_prefix="CHORUS_", extra="ignore", frozen=True, populate_by_name=True
+        env_prefix="CHORUS_",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+        env_ignore_empty=True,
     )
 
     redis_url: SecretStr = Field(
@@ -39,6 +63,10 @@ class Settings(BaseSettings):
         default=None, description="CA bundle for a rediss:// URL (default: the system store)."
     )
     redis_retry_s: float = Field(default=limits.DEFAULT_REDIS_RETRY_S, ge=0)
+    # Only for a sentinel:// REDIS_URL: the monitored master's name, and the sentinels' own
+    # password (the data nodes' password goes in the URL, as for redis://).
+    redis_sentinel_master: str = Field(default="mymaster", min_length=1)
+    redis_sentinel_password: SecretStr | None = None
 
     simulator_url: str = Field(
         default="http://127.0.0.1:8765",
@@ -72,6 +100,12 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = Field(default=limits.DEFAULT_HEARTBEAT_INTERVAL_S, gt=0)
     heartbeat_ttl_s: float = Field(default=limits.DEFAULT_HEARTBEAT_TTL_S, gt=0)
     visibility_timeout_s: int = Field(default=limits.DEFAULT_VISIBILITY_TIMEOUT_S, ge=10)
+    # The reconciler sweeps this often and drives on a job left with nothing in flight for
+    # the grace period (their sum bounds how long a stranded job waits).
+    reconcile_interval_s: float = Field(default=limits.DEFAULT_RECONCILE_INTERVAL_S, gt=0)
+    reconcile_grace_s: float = Field(default=limits.DEFAULT_RECONCILE_GRACE_S, gt=0)
+    # How long a worker holding a model reply keeps trying to store it while Redis is away.
+    result_save_cap_s: float = Field(default=limits.DEFAULT_RESULT_SAVE_CAP_S, ge=0)
     # "name:token,name:token": each token is a tenant of the HTTP API. Unset: loopback only.
     api_tokens: SecretStr | None = None
     # Celery task events (and sent events) for Flower.
@@ -88,6 +122,16 @@ class Settings(BaseSettings):
 
     orchestrator_concurrency: int = Field(default=limits.DEFAULT_ORCHESTRATOR_CONCURRENCY, ge=1)
     worker_concurrency: int = Field(default=limits.DEFAULT_WORKER_CONCURRENCY, ge=1)
+
+    @field_validator(*OPTIONAL_VALUES, mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        # An empty API key taken as a key sends every call to the real API with a 401 instead
+        # of to the simulator; the same goes for a blank base URL, token or path.
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str) and not raw.strip():
+            return None
+        return value
 
     @model_validator(mode="after")
     def _heartbeats_can_lapse_only_when_silent(self) -> "Settings":

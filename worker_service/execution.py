@@ -8,7 +8,7 @@ with the kwargs of the next attempt (attempts and first start travel with the me
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pydantic
@@ -24,7 +24,7 @@ from chorus.core import prompts, records, retry
 from chorus.core.outputs import parse_output
 from chorus.core.ports import TaskDeps, WorkerReply
 from chorus.core.rates import CallCost, estimate_input_tokens, wait_for_slot
-from chorus.errors import ModelCallError, RetryLater
+from chorus.errors import ModelCallError, ResultNotStored, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,13 @@ def execute(
     except pydantic.ValidationError as exc:
         return _reject(deps, payload, describe_validation_error(exc))
     store = deps.store
-    already, control = store.before_subtask(assignment.job_id, assignment.subtask.index)
+    began = deps.clock()
+    try:
+        already, control = store.before_subtask(assignment.job_id, assignment.subtask.index)
+    except Exception as exc:
+        # No call made yet, so nothing is lost by coming back when the store answers.
+        log.warning("job %s: store unavailable before the call (%s)", assignment.job_id, exc)
+        raise RetryLater(retry.store_unavailable_delay_s(), "store unavailable") from exc
     if already is not None:
         # Redelivered after the result was recorded: answer the same, call no model again.
         return already
@@ -54,30 +60,14 @@ def execute(
         )
         skipped = _failed(deps, assignment, detail, attempt - 1, started_at)
         skipped = skipped.model_copy(update={"status": SubtaskStatus.SKIPPED})
-        return _record(deps, assignment, skipped, node)
-    cost = CallCost(
-        input_tokens=estimate_input_tokens(
-            assignment.task, str(assignment.context), assignment.subtask.description
-        ),
-        output_tokens=assignment.max_tokens,
-    )
-    throttled_s = wait_for_slot(deps.limiter, assignment.model, cost, sleep=deps.sleep)
-    if throttled_s > 0:
-        # Over the fleet's limit: back on the queue, holding no slot, costing no attempt.
-        requeued = assignment.model_copy(update={"first_started_at": started_at})
-        store.count_retry("subtask_throttled")
-        raise RetryLater(
-            retry.throttled_delay_s(throttled_s),
-            "rate limit",
-            kwargs=requeued.model_dump(mode="json"),
-        )
-    deps.events.emit(
-        assignment.job_id,
-        EventKind.SUBTASK_STARTED,
-        index=assignment.subtask.index,
-        type=assignment.subtask.type,
-        attempt=attempt,
-    )
+        return _record(deps, assignment, skipped, node, began)
+    try:
+        _before_call(deps, assignment, started_at, attempt)
+    except RetryLater:
+        raise
+    except Exception as exc:
+        log.warning("job %s: store unavailable before the call (%s)", assignment.job_id, exc)
+        raise RetryLater(retry.store_unavailable_delay_s(), "store unavailable") from exc
     try:
         reply, data, mismatch = _call(deps, assignment)
     except ModelCallError as exc:
@@ -98,7 +88,7 @@ def execute(
                     "attempts_made": attempt,
                 }
             ).model_dump(mode="json")
-            store.count_retry("subtask")
+            _count_retry(deps, "subtask")
             raise RetryLater(delay, exc.message, kwargs=retry_kwargs) from exc
         result = _failed(deps, assignment, exc.message, attempt, started_at)
     except Exception as exc:
@@ -124,10 +114,46 @@ def execute(
             started_at=started_at,
             finished_at=deps.clock(),
         )
-    return _record(deps, assignment, result, node)
+    return _record(deps, assignment, result, node, began)
 
 
 REPAIR_ROUNDS = 1
+
+
+def _before_call(
+    deps: TaskDeps, assignment: SubtaskAssignment, started_at: datetime, attempt: int
+) -> None:
+    """Take a slot under the fleet's rate limit and announce the attempt."""
+    cost = CallCost(
+        input_tokens=estimate_input_tokens(
+            assignment.task, str(assignment.context), assignment.subtask.description
+        ),
+        output_tokens=assignment.max_tokens,
+    )
+    throttled_s = wait_for_slot(deps.limiter, assignment.model, cost, sleep=deps.sleep)
+    if throttled_s > 0:
+        # Over the fleet's limit: back on the queue, holding no slot, costing no attempt.
+        requeued = assignment.model_copy(update={"first_started_at": started_at})
+        deps.store.count_retry("subtask_throttled")
+        raise RetryLater(
+            retry.throttled_delay_s(throttled_s),
+            "rate limit",
+            kwargs=requeued.model_dump(mode="json"),
+        )
+    deps.events.emit(
+        assignment.job_id,
+        EventKind.SUBTASK_STARTED,
+        index=assignment.subtask.index,
+        type=assignment.subtask.type,
+        attempt=attempt,
+    )
+
+
+def _count_retry(deps: TaskDeps, stage: str) -> None:
+    try:
+        deps.store.count_retry(stage)
+    except Exception as exc:  # a metric: never worth losing the retry over
+        log.warning("could not count a %s retry: %s", stage, type(exc).__name__)
 
 
 def _call(deps: TaskDeps, assignment: SubtaskAssignment) -> tuple[WorkerReply, Any, str | None]:
@@ -153,11 +179,58 @@ def _unwrapped(reply: WorkerReply) -> WorkerReply:
 
 
 def _record(
-    deps: TaskDeps, assignment: SubtaskAssignment, result: SubtaskResult, node: str | None
+    deps: TaskDeps,
+    assignment: SubtaskAssignment,
+    result: SubtaskResult,
+    node: str | None,
+    began: datetime,
 ) -> SubtaskResult:
+    """Store the result (stored, counted and announced in one step, only by the first
+    writer). The reply was paid for: while Redis is away or refusing writes, keep trying for
+    as long as the job can use it, then give up to the reconciler."""
     result = result.model_copy(update={"worker": node})
-    # Stored, counted and announced (`subtask_finished`) in one step, only by the first writer.
-    return deps.store.save_result(assignment.job_id, result)
+    give_up_at: datetime | None = None
+    pause = 1.0
+    while True:
+        try:
+            return deps.store.save_result(assignment.job_id, result)
+        except Exception as exc:
+            now = deps.clock()
+            give_up_at = give_up_at or _save_deadline(deps, assignment, began, now)
+            left = (give_up_at - now).total_seconds()
+            if left <= 0:
+                log.error(
+                    "job %s subtask %d: gave up storing its result (%s); the reconciler "
+                    "will run it again",
+                    assignment.job_id,
+                    assignment.subtask.index,
+                    type(exc).__name__,
+                )
+                raise ResultNotStored(f"result of subtask {assignment.subtask.index}") from exc
+            log.warning(
+                "job %s subtask %d: storing the result failed (%s); trying again for %.0fs",
+                assignment.job_id,
+                assignment.subtask.index,
+                type(exc).__name__,
+                left,
+            )
+            deps.sleep(min(pause, left))
+            pause = retry.next_save_pause_s(pause)
+
+
+def _save_deadline(
+    deps: TaskDeps, assignment: SubtaskAssignment, began: datetime, now: datetime
+) -> datetime:
+    """The earliest of: the cap from the first failure, the job's deadline, and the point
+    where kombu would restore this message (a redelivery would call the model again)."""
+    settings = deps.settings
+    limits = [
+        now + timedelta(seconds=settings.result_save_cap_s),
+        began + timedelta(seconds=settings.visibility_timeout_s - retry.VISIBILITY_MARGIN_S),
+    ]
+    if assignment.budget.deadline_at is not None:
+        limits.append(assignment.budget.deadline_at)
+    return min(limits)
 
 
 def _failed(

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -76,16 +78,34 @@ def profiles(
 
 
 def _store(settings: Settings) -> JobStore:
-    import redis
-
+    """A store whose commands fail within seconds when Redis is away (the default client
+    retries for about a minute, which at a prompt looks like a hang); Redis is pinged first."""
+    from chorus.store.connection import redis_client
     from chorus.store.jobs import JobStore
 
-    store = JobStore.from_settings(settings)
-    try:
+    store = JobStore(redis_client(settings, fail_fast=True), ttl_s=settings.job_ttl_s)
+    with _reaching_redis():
         store.ping()
-    except redis.RedisError as exc:
-        raise fail(f"cannot reach Redis ({type(exc).__name__}); check REDIS_URL") from exc
     return store
+
+
+@contextmanager
+def _reaching_redis() -> Iterator[None]:
+    """Redis (or the broker on it) failing becomes one line naming where Redis is."""
+    import kombu.exceptions
+    import redis
+
+    try:
+        yield
+    except (redis.RedisError, kombu.exceptions.OperationalError) as exc:
+        raise _unreachable(type(exc).__name__) from exc
+
+
+def _unreachable(cause: str) -> typer.Exit:
+    from chorus.store.connection import redis_location
+
+    where = redis_location(load_settings())
+    return fail(f"cannot reach Redis at {where} ({cause}); check REDIS_URL")
 
 
 @app.command()
@@ -131,7 +151,7 @@ def submit(
     from chorus.runtime.enqueue import record_and_enqueue
     from chorus.store.connection import redis_client
     from chorus.store.events import JobEvents
-    from chorus.store.jobs import wait_for_job
+    from chorus.store.jobs import JobStore, wait_for_job
 
     # Only what was given: a profile's fields are the defaults of the rest.
     given = {"max_subtasks": max_subtasks, "synthesize": synthesize, "profile": profile}
@@ -147,17 +167,25 @@ def submit(
     except InvalidRequest as exc:
         raise bad_input(str(exc)) from exc
     store = _store(settings)
-    job_id = record_and_enqueue(create_celery_app(settings), store, settings, request).job_id
+    app = create_celery_app(settings, fail_fast=True)
+    with _reaching_redis():
+        try:
+            job_id = record_and_enqueue(app, store, settings, request).job_id
+        except RuntimeError as exc:  # Celery's result backend gave up reconnecting
+            raise _unreachable("Celery result backend") from exc
     if not wait:
         out().print_json(data={"job_id": job_id}) if as_json else out().print(job_id)
         return
+    # Waiting rides out a Redis restart as the services do: these clients retry.
+    store = JobStore.from_settings(settings)
     try:
-        if as_json:
-            record = wait_for_job(store, job_id, timeout_s=timeout)
-        else:
-            err().print(f"job {job_id} enqueued; {settings.describe_model_endpoint()}")
-            events = JobEvents(redis_client(settings), ttl_s=settings.job_ttl_s)
-            record = render.follow(store, events, job_id, timeout_s=timeout, console=err())
+        with _reaching_redis():
+            if as_json:
+                record = wait_for_job(store, job_id, timeout_s=timeout)
+            else:
+                err().print(f"job {job_id} enqueued; {settings.describe_model_endpoint()}")
+                events = JobEvents(redis_client(settings), ttl_s=settings.job_ttl_s)
+                record = render.follow(store, events, job_id, timeout_s=timeout, console=err())
     except JobTimeout as exc:
         err().print(f"[yellow]{exc}[/yellow]")
         raise typer.Exit(EXIT_JOB_NOT_SUCCEEDED) from exc
@@ -170,7 +198,8 @@ def submit(
 
 def _load(job_id: str) -> tuple[JobStore, JobRecord]:
     store = _store(load_settings())
-    record = store.find(job_id)
+    with _reaching_redis():
+        record = store.find(job_id)
     if record is None:
         raise fail(f"no job {job_id!r} (unknown, or expired after its TTL)")
     return store, record
@@ -187,8 +216,9 @@ def jobs(
 
     store = _store(load_settings())
     table = Table("job", "status", "created", "subtasks", "task")
-    for job_id, _ in store.recent_jobs(limit):
-        record = store.find(job_id)
+    with _reaching_redis():
+        found = [store.find(job_id) for job_id, _ in store.recent_jobs(limit)]
+    for record in found:
         if record is not None:
             task = record.request.task.replace("\n", " ")
             table.add_row(
@@ -205,7 +235,8 @@ def jobs(
 def status(job_id: str) -> None:
     """Show a job's status and progress."""
     store, record = _load(job_id)
-    done = store.results_count(job_id)
+    with _reaching_redis():
+        done = store.results_count(job_id)
     line = f"{record.job_id} {record.status.value}"
     if record.subtasks_total:
         line += f" ({done} of {record.subtasks_total} subtasks done)"
@@ -231,5 +262,6 @@ def result(
 def cancel(job_id: str) -> None:
     """Cancel a job: no further model calls are made for it."""
     store, _ = _load(job_id)
-    record, _ = store.cancel(job_id)
+    with _reaching_redis():
+        record, _ = store.cancel(job_id)
     print(f"{record.job_id} {record.status.value}")

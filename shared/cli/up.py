@@ -95,7 +95,10 @@ def run_up(
 
 
 def _safe(url: str) -> str:
-    """A Redis URL fit to print: a password in it is masked."""
+    """A Redis URL fit to print: a password in it is masked (in every part of a sentinel://
+    URL, which lists its sentinels separated by ';')."""
+    if ";" in url:
+        return ";".join(_safe(part) for part in url.split(";"))
     scheme, sep, rest = url.partition("://")
     creds, at, host = rest.rpartition("@")
     if not at:

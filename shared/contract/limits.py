@@ -7,6 +7,8 @@ from typing import Final
 
 # Input limits: checked at every boundary (CLI, Celery task, later the HTTP API).
 MAX_TASK_CHARS: Final = 100_000
+# Job ids become Redis keys and log fields: bounded at every door (API, CLI, clients, tasks).
+MAX_JOB_ID_CHARS: Final = 128
 MAX_CONTEXT_BYTES: Final = 200_000
 DEFAULT_MAX_SUBTASKS: Final = 5
 HARD_MAX_SUBTASKS: Final = 20
@@ -49,6 +51,12 @@ GATHER_RECHECK_MAX_S: Final = 15.0
 # A process that misses heartbeats for this long is dead: its messages go back to the queues.
 DEFAULT_HEARTBEAT_INTERVAL_S: Final = 3.0
 DEFAULT_HEARTBEAT_TTL_S: Final = 15.0
+# The reconciler's sweep and how long a job must have nothing in flight before it acts.
+DEFAULT_RECONCILE_INTERVAL_S: Final = 5.0
+DEFAULT_RECONCILE_GRACE_S: Final = 10.0
+# A worker with a model reply it cannot store keeps trying this long (bounded further by the
+# job's deadline and the visibility timeout).
+DEFAULT_RESULT_SAVE_CAP_S: Final = 900.0
 
 # Threads per process. Model calls are I/O bound: one worker process holds this many in flight
 # (see README "Sizing workers" for the pool comparison behind the figure).

@@ -16,12 +16,25 @@ from chorus.contract.context import check_context
 from chorus.contract.schemas import schema_problems
 from chorus.contract.templates import PromptTemplates
 
-_JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_JOB_ID_RE = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.:-]{{0,{limits.MAX_JOB_ID_CHARS - 1}}}$")
+JOB_ID_RULE = f"job_id must be 1-{limits.MAX_JOB_ID_CHARS} letters, digits or _.:- characters"
 _MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$")
 
 
 class WireModel(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+
+def job_id_problem(value: object) -> str | None:
+    """Why `value` cannot be a job id (None: it can). Every door checks it, task messages
+    included, so no key or log line is ever built from an unbounded id."""
+    return None if isinstance(value, str) and _JOB_ID_RE.fullmatch(value) else JOB_ID_RULE
+
+
+def _check_job_id(value: str | None) -> str | None:
+    if value is not None and job_id_problem(value):
+        raise ValueError(JOB_ID_RULE)
+    return value
 
 
 class JobStatus(StrEnum):
@@ -172,12 +185,7 @@ class JobRequest(WireModel):
 
     _context = field_validator("context", mode="before")(check_context)
 
-    @field_validator("job_id")
-    @classmethod
-    def _job_id_shape(cls, value: str | None) -> str | None:
-        if value is not None and not _JOB_ID_RE.fullmatch(value):
-            raise ValueError("job_id must be 1-128 letters, digits or _.:- characters")
-        return value
+    _job_id = field_validator("job_id")(_check_job_id)
 
     @model_validator(mode="after")
     def _templates_name_known_variables(self) -> "JobRequest":
@@ -220,6 +228,8 @@ class SubtaskAssignment(WireModel):
     attempts_made: int = Field(default=0, ge=0)
     first_started_at: datetime | None = None
     last_error: str | None = None
+
+    _job_id = field_validator("job_id")(_check_job_id)
 
 
 class SubtaskResult(WireModel):

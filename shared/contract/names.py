@@ -28,14 +28,25 @@ def job_results_key(job_id: str) -> str:
 
 
 def job_control_key(job_id: str) -> str:
-    """Hash read before every model call: tokens and cost_usd spent so far (for budgets) and
-    `cancelled`, in one round trip."""
+    """Hash read before every model call: tokens and cost_usd spent so far (for budgets),
+    `cancelled`, and `subtasks` (the plan's indices, comma-separated, while the job awaits
+    their results), in one round trip."""
     return f"{KEY_PREFIX}:job:{job_id}:control"
 
 
 def job_gather_claim_key(job_id: str) -> str:
     """Which gather task may make the job's one synthesis call."""
     return f"{KEY_PREFIX}:job:{job_id}:gather"
+
+
+def job_planning_claim_key(job_id: str) -> str:
+    """Which delivery of `orchestrator.run_job` may ask the model for the job's plan."""
+    return f"{KEY_PREFIX}:job:{job_id}:planning"
+
+
+def job_dispatched_key(job_id: str) -> str:
+    """Set just before the job's chord is sent: the chord goes out once per job."""
+    return f"{KEY_PREFIX}:job:{job_id}:dispatched"
 
 
 def job_events_key(job_id: str) -> str:
@@ -65,4 +76,11 @@ def idempotency_key(tenant: str, key: str) -> str:
 
 
 JOB_INDEX_KEY: Final = f"{KEY_PREFIX}:jobs"  # sorted set of job ids by creation time
+# Sorted set of the jobs not yet final (by creation time): what the reconciler watches.
+ACTIVE_JOBS_KEY: Final = f"{KEY_PREFIX}:jobs:active"
+# Held by the one process (fleet-wide) running the reconciler's sweeps.
+RECONCILER_LEASE_KEY: Final = f"{KEY_PREFIX}:reconciler:lease"
+# Message header naming the job a Celery message works for: the reconciler finds a job's
+# messages (queued, reserved, running, waiting on a retry countdown) by it.
+JOB_HEADER: Final = "chorus_job"
 METRICS_KEY: Final = f"{KEY_PREFIX}:metrics"  # fleet-wide counters (chorus.core.metrics)

@@ -102,6 +102,25 @@ def awaits_results(record: JobRecord) -> bool:
     return record.status in (JobStatus.RUNNING, JobStatus.CANCELLED)
 
 
+def owned_subtasks(record: JobRecord) -> list[int] | None:
+    """The subtask indices whose results the job still takes (None: it takes none)."""
+    if not awaits_results(record) or record.plan is None:
+        return None
+    return [s.index for s in record.plan.subtasks]
+
+
+def subtask_refusal(
+    job_id: str, index: int, record: JobRecord | None, owned: list[int] | None
+) -> str | None:
+    """Why a worker must not run subtask `index` of `job_id` (None: it may). `owned` is
+    `owned_subtasks` of the record, read cheaply; the record itself only explains a refusal."""
+    if owned is not None:
+        return None if index in owned else f"job {job_id!r} has no subtask {index}"
+    if record is None:
+        return f"no job {job_id!r}"
+    return f"job {job_id!r} is {record.status.value} and takes no subtask results"
+
+
 def with_failure(
     record: JobRecord, reason: str, now: datetime, planning_usage: Usage | None = None
 ) -> JobRecord:
@@ -170,8 +189,10 @@ def finalized(
     stored: Mapping[int, SubtaskResult],
     now: datetime,
     synthesis: Synthesis | None = None,
+    missing_error: str = MISSING_RESULT_ERROR,
 ) -> JobRecord:
-    """The final record: results in plan order; a subtask with no stored result is failed."""
+    """The final record: results in plan order; a subtask with no stored result is failed,
+    with `missing_error` as its error."""
     if not awaits_results(record) or record.plan is None:
         raise InvalidTransition(f"cannot finalise a {record.status.value} job")
     results = [
@@ -181,7 +202,7 @@ def finalized(
             type=s.type,
             description=s.description,
             status=SubtaskStatus.FAILED,
-            error=MISSING_RESULT_ERROR,
+            error=missing_error,
             attempts=0,
             finished_at=now,
         )

@@ -105,3 +105,31 @@ def straggler_wait_s(settings: RetrySettings) -> float:
 
 # Another gather task holds the job's synthesis claim: look again at the longest recheck.
 SYNTHESIS_CLAIM_BUSY_S = limits.GATHER_RECHECK_MAX_S
+
+
+def store_unavailable_delay_s(rng: random.Random | None = None) -> float:
+    """A subtask that could not read the job's state before its call (Redis away or refusing
+    writes) comes back in 2 to 5 s: no call was made, so it costs no attempt."""
+    return 2.0 + (rng or random).uniform(0, 3.0)
+
+
+def next_save_pause_s(pause_s: float) -> float:
+    """Between tries at storing a reply: 1, 2, 4, 8, then every 10 s."""
+    return min(pause_s * 2, 10.0)
+
+
+# A worker stops trying to store a reply this long before its message's visibility timeout,
+# so kombu never restores the message (which would call the model again) while it still tries.
+VISIBILITY_MARGIN_S = 60.0
+
+
+def planning_claim_ttl_s(settings: RetrySettings, *, rounds: int, throttle_s: float) -> float:
+    """How long a delivery of `run_job` holds a job's planning claim: each round of its
+    planning call (a repair round included) waiting out the rate limit and then timing out,
+    plus the longest wait before its own retry renews the claim. The holder's retries and
+    redeliveries carry the claim, so it lapses only when the holder's message is gone."""
+    return rounds * (settings.model_timeout_s + throttle_s) + settings.retry_max_s + 1
+
+
+# Another delivery of the job holds its planning claim: look again soon, planning is quick.
+PLANNING_CLAIM_BUSY_S = 1.0

@@ -20,6 +20,7 @@ from chorus.core.ports import PlanReply, WorkerReply
 from chorus.core.pricing import ModelPrice, priced
 from chorus.errors import ModelCallError, PlanError
 from chorus.llm.errors import classify_model_error
+from chorus.llm.transport import ModelHttpClient
 from chorus.settings import Settings
 
 _SIMULATOR_KEY = "chorus-simulator"
@@ -40,11 +41,13 @@ def usage_from_sdk(usage: SdkUsage, price: ModelPrice | None) -> Usage:
 class ModelClient:
     def __init__(self, settings: Settings) -> None:
         self._prices = settings.prices
+        self._timeout_s = settings.model_timeout_s
         key = settings.anthropic_api_key or settings.simulator_api_key
         self._client = anthropic.Anthropic(
             api_key=key.get_secret_value() if key else _SIMULATOR_KEY,
             base_url=settings.model_base_url,
             timeout=settings.model_timeout_s,
+            http_client=ModelHttpClient(settings.model_timeout_s),
             # Celery owns retries (a waiting task holds no worker slot); two layers would multiply.
             max_retries=0,
         )
@@ -67,7 +70,7 @@ class ModelClient:
                 f"the model's plan did not match the plan schema ({_brief(exc)})"
             ) from exc
         except anthropic.AnthropicError as exc:
-            raise classify_model_error(exc) from exc
+            raise classify_model_error(exc, timeout_s=self._timeout_s) from exc
         usage = usage_from_sdk(message.usage, self._prices.get(model))
         if message.stop_reason == "max_tokens":
             raise PlanError(
@@ -93,7 +96,7 @@ class ModelClient:
                 **_json_output(assignment.output_schema),
             )
         except anthropic.AnthropicError as exc:
-            raise classify_model_error(exc) from exc
+            raise classify_model_error(exc, timeout_s=self._timeout_s) from exc
         text = "".join(block.text for block in message.content if block.type == "text")
         if not text.strip():
             raise ModelCallError("the model returned an empty answer", retryable=True)
@@ -123,7 +126,7 @@ class ModelClient:
                 **_json_output(request.options.synthesis_schema),
             )
         except anthropic.AnthropicError as exc:
-            raise classify_model_error(exc) from exc
+            raise classify_model_error(exc, timeout_s=self._timeout_s) from exc
         text = "".join(block.text for block in message.content if block.type == "text")
         return WorkerReply(
             output=text,

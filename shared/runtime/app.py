@@ -15,6 +15,7 @@ from celery import Celery
 from chorus.contract import limits, names
 from chorus.core.ports import TaskDeps
 from chorus.settings import Settings, load_settings
+from chorus.store import sentinel
 from chorus.store.connection import redis_client, tls_options
 from chorus.store.events import JobEvents
 from chorus.store.jobs import JobStore
@@ -27,6 +28,14 @@ class ChorusCelery(Celery):  # type: ignore[misc]
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__("chorus", **kwargs)
         self.settings = settings
+
+    def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        """Every message Chorus sends (submits, chord parts and callbacks, retries) names its
+        job in a header, so the reconciler can tell a job with work in flight from one without."""
+        job_id = job_of_message(name, kwargs, options.get("task_id"))
+        if job_id is not None:
+            options["headers"] = {**(options.get("headers") or {}), names.JOB_HEADER: job_id}
+        return super().send_task(name, args, kwargs, **options)
 
     @cached_property
     def shared_redis(self) -> redis.Redis:
@@ -62,6 +71,15 @@ class ChorusCelery(Celery):  # type: ignore[misc]
         )
 
 
+def job_of_message(name: str, kwargs: Any, task_id: str | None) -> str | None:
+    """The job a task message works for: its `job_id` argument, else (a submit without one)
+    the task id, which doubles as the job id."""
+    job_id = kwargs.get("job_id") if isinstance(kwargs, dict) else None
+    if isinstance(job_id, str) and job_id:
+        return job_id
+    return task_id if name == names.RUN_JOB_TASK else None
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     url = settings.redis_url.get_secret_value()
     transport_options = {
@@ -72,6 +90,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_connect_timeout": limits.REDIS_CONNECT_TIMEOUT_S,
         "health_check_interval": limits.REDIS_HEALTH_CHECK_S,
         "retry_on_timeout": True,
+        # A sentinel:// URL: kombu's transport and Celery's backend ask the sentinels for the
+        # master on every reconnect, so both follow a failover.
+        **(sentinel.transport_options(settings) if sentinel.is_sentinel_url(url) else {}),
     }
     tls = tls_options(settings)
     return {
@@ -123,9 +144,36 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def create_celery_app(settings: Settings | None = None) -> ChorusCelery:
-    """The app, from `settings` or the environment (ConfigError naming a bad variable)."""
+def create_celery_app(settings: Settings | None = None, *, fail_fast: bool = False) -> ChorusCelery:
+    """The app, from `settings` or the environment (ConfigError naming a bad variable).
+
+    `fail_fast` is for a sender someone waits on (a CLI command): publishing to a Redis that
+    is away fails within seconds instead of retrying for about twenty."""
     settings = settings or load_settings()
     celery_app = ChorusCelery(settings)
-    celery_app.conf.update(celery_config(settings))
+    config = celery_config(settings)
+    if fail_fast:
+        config.update(_fail_fast_config(config))
+    celery_app.conf.update(config)
     return celery_app
+
+
+def _fail_fast_config(config: dict[str, Any]) -> dict[str, Any]:
+    wait = limits.FAIL_FAST_REDIS_S / 2
+    sockets = {"socket_timeout": wait, "socket_connect_timeout": wait}
+    # One retry, at once: the broker's publish and the result backend's subscription to the
+    # task's result, which Celery retries on its own otherwise.
+    policy = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+    return {
+        "task_publish_retry_policy": policy,
+        "broker_connection_timeout": wait,
+        "broker_transport_options": {**config["broker_transport_options"], **sockets},
+        "result_backend_transport_options": {
+            **config["result_backend_transport_options"],
+            **sockets,
+            "retry_policy": policy,
+        },
+        "redis_socket_timeout": wait,
+        "redis_socket_connect_timeout": wait,
+        "result_backend_max_retries": 1,
+    }

@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from celery import signals
 
+from chorus.contract import names
 from chorus.runtime import broker_compat, logs
 from chorus.runtime.app import ChorusCelery
 from chorus.runtime.redelivery import DeliveryLedger, HeartbeatThread
@@ -23,11 +25,22 @@ from chorus.store.connection import redis_client
 log = logging.getLogger(__name__)
 
 
+class Background(Protocol):
+    """A thread an orchestrator process runs beside its tasks (the reconciler)."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
 class ProcessLifecycle:
-    def __init__(self, app: ChorusCelery) -> None:
+    def __init__(
+        self, app: ChorusCelery, orchestrator_background: Callable[[], Background] | None = None
+    ) -> None:
         self.settings = app.settings
         self.ledger: DeliveryLedger | None = None
         self.heartbeat: HeartbeatThread | None = None
+        self._make_background = orchestrator_background
+        self.background: Background | None = None
 
     def adjust_broker(self, **_: Any) -> None:
         broker_compat.install(lambda: redis_client(self.settings))
@@ -50,6 +63,11 @@ class ProcessLifecycle:
         self.ledger.beat()
         self.heartbeat = HeartbeatThread(self.ledger, interval_s=self.settings.heartbeat_interval_s)
         self.heartbeat.start()
+        consumed = getattr(getattr(sender, "app", None), "amqp", None)
+        queues = set(getattr(getattr(consumed, "queues", None), "consume_from", None) or ())
+        if self._make_background is not None and names.ORCHESTRATOR_QUEUE in queues:
+            self.background = self._make_background()
+            self.background.start()
 
     def received(self, request: Any = None, **_: Any) -> None:
         message = getattr(request, "message", None)
@@ -89,6 +107,8 @@ class ProcessLifecycle:
         timer.start()
 
     def retire(self, **_: Any) -> None:
+        if self.background is not None:
+            self.background.stop()
         if self.heartbeat is not None:
             self.heartbeat.stop()
         if self.ledger is not None:
@@ -100,9 +120,12 @@ class ProcessLifecycle:
             self.ledger.retire()
 
 
-def install(app: ChorusCelery) -> ProcessLifecycle:
-    """Connect the process hooks for `app` (once per process: Celery's signals are global)."""
-    hooks = ProcessLifecycle(app)
+def install(
+    app: ChorusCelery, *, orchestrator_background: Callable[[], Background] | None = None
+) -> ProcessLifecycle:
+    """Connect the process hooks for `app` (once per process: Celery's signals are global).
+    A process that consumes the orchestrator queue also runs `orchestrator_background()`."""
+    hooks = ProcessLifecycle(app, orchestrator_background)
     for signal, handler in (
         (signals.worker_init, hooks.adjust_broker),
         (signals.setup_logging, hooks.configure_logging),

@@ -16,15 +16,22 @@ from chorus.runtime.app import ChorusCelery, create_celery_app
 def worker_app() -> ChorusCelery:
     """The app of this process: every Chorus task registered and the process hooks installed."""
     from chorus.orchestrator_service import tasks as orchestrator_tasks
+    from chorus.orchestrator_service.reconciler import ReconcilerThread
     from chorus.runtime import lifecycle
     from chorus.runtime.profiles import load_profiles
+    from chorus.store.connection import redis_client
     from chorus.worker_service import tasks as worker_tasks
 
     app = create_celery_app()
     load_profiles(app.settings)  # a broken profile stops the process before it consumes
     orchestrator_tasks.register(app)
     worker_tasks.register(app)
-    lifecycle.install(app)
+    lifecycle.install(
+        app,
+        orchestrator_background=lambda: ReconcilerThread(
+            app, app.settings, redis_client(app.settings)
+        ),
+    )
     return app
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 
 import redis
@@ -81,7 +82,7 @@ class DeliveryLedger:
         # inherit (and so never hand back) what its killed predecessor held.
         self.instance = f"{node}/{uuid.uuid4().hex[:8]}"
         self._ttl_ms = int(heartbeat_ttl_s * 1000)
-        self._hand_back = client.register_script(_HAND_BACK_LUA)
+        self._hand_back = hand_back_script(client)
         self._held: dict[tuple[str, int], str] = {}
         self._lock = threading.Lock()
         # Ledger writes leave through one thread that sends whatever has queued up in one
@@ -101,9 +102,12 @@ class DeliveryLedger:
         if tag is not None:
             self._writes.put(("hdel", tag, ""))
 
-    def flush(self) -> None:
-        """Wait until every ledger write queued so far is in Redis."""
-        self._writes.join()
+    def flush(self, timeout_s: float = 5.0) -> None:
+        """Wait (up to `timeout_s`: Redis may be away) until every ledger write queued so far
+        is in Redis."""
+        deadline = time.monotonic() + timeout_s
+        while self._writes.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def _write_forever(self) -> None:
         key = names.ledger_key(self.instance)
@@ -114,6 +118,16 @@ class DeliveryLedger:
                     batch.append(self._writes.get_nowait())
                 except queue.Empty:
                     break
+            self._write(key, batch)
+            for _ in batch:
+                self._writes.task_done()
+
+    def _write(self, key: str, batch: list[tuple[str, str, str]]) -> None:
+        """Keep trying until the batch is in: a dropped write would leave a delivery in
+        kombu's unacked hash that no ledger names (Redis refusing writes out of memory did
+        that). Order is kept, so a delivery's removal never overtakes its entry."""
+        pause = 0.5
+        while True:
             try:
                 with self._redis.pipeline(transaction=False) as pipe:
                     for op, tag, task_id in batch:
@@ -122,13 +136,11 @@ class DeliveryLedger:
                         else:
                             pipe.hdel(key, tag)
                     pipe.execute()
+                return
             except redis.RedisError as exc:
-                # The client already retried for a while; the visibility timeout still
-                # covers these messages.
-                log.warning("delivery ledger write failed: %s", type(exc).__name__)
-            finally:
-                for _ in batch:
-                    self._writes.task_done()
+                log.warning("delivery ledger write failed (%s); trying again", type(exc).__name__)
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
     def beat(self) -> None:
         with self._redis.pipeline(transaction=False) as pipe:
@@ -171,12 +183,22 @@ class DeliveryLedger:
 
 def hand_back(client: redis.Redis, script: object, instance: str) -> int:
     key = names.ledger_key(instance)
-    tags = list(client.hkeys(key))
+    moved = hand_back_tags(client, script, [str(t) for t in client.hkeys(key)])
+    client.delete(key)
+    return moved
+
+
+def hand_back_script(client: redis.Redis) -> object:
+    return client.register_script(_HAND_BACK_LUA)
+
+
+def hand_back_tags(client: redis.Redis, script: object, tags: list[str]) -> int:
+    """Move these deliveries from kombu's unacked hash back onto their queues (a tag no longer
+    there was acknowledged or handed back already, and is skipped)."""
     moved = 0
     for start in range(0, len(tags), 200):
         batch = tags[start : start + 200]
         moved += int(script(keys=[KOMBU_UNACKED, KOMBU_UNACKED_INDEX], args=batch))  # type: ignore[operator]
-    client.delete(key)
     return moved
 
 

@@ -9,10 +9,13 @@ from chorus.contract import names
 from chorus.contract.models import SubtaskAssignment
 
 
-def gather_signature(app: Celery, job_id: str) -> Signature:
+def gather_signature(app: Celery, job_id: str, *, give_up: str | None = None) -> Signature:
+    kwargs: dict[str, str] = {"job_id": job_id}
+    if give_up is not None:
+        kwargs["give_up"] = give_up
     return app.signature(
         names.GATHER_RESULTS_TASK,
-        kwargs={"job_id": job_id},
+        kwargs=kwargs,
         queue=names.ORCHESTRATOR_QUEUE,
         # As a chord callback it receives every subtask's output as its argument: Flower
         # shows this label instead.

@@ -15,6 +15,8 @@ from redis.retry import Retry
 
 from chorus.contract import limits
 from chorus.settings import Settings
+from chorus.store import sentinel
+from chorus.store.sentinel import is_sentinel_url
 
 
 def redis_client(settings: Settings, *, fail_fast: bool = False) -> redis.Redis:
@@ -26,6 +28,9 @@ def redis_client(settings: Settings, *, fail_fast: bool = False) -> redis.Redis:
     socket timeouts and no retry loop, so Redis being away is an error within
     `limits.FAIL_FAST_REDIS_S` rather than a minute of silence.
 
+    With a sentinel:// URL every (re)connect asks the sentinels for the current master, so
+    the same retry loop rides out a failover (`chorus.store.sentinel`).
+
     The pool holds a connection for every thread a process runs, and a thread that finds it
     empty waits for one instead of failing (redis-py's own pool stops at 100 connections and
     then raises, which a worker with 200 threads reaches under load)."""
@@ -35,12 +40,14 @@ def redis_client(settings: Settings, *, fail_fast: bool = False) -> redis.Redis:
     if fail_fast:
         options.update(_fail_fast_options())
         retries = 0
-    pool = redis.BlockingConnectionPool.from_url(
-        settings.redis_url.get_secret_value(),
-        max_connections=threads + limits.REDIS_POOL_HEADROOM,
-        retry=Retry(_backoff(), retries=retries),
-        **options,
-    )
+    options["max_connections"] = threads + limits.REDIS_POOL_HEADROOM
+    options["retry"] = Retry(_backoff(), retries=retries)
+    url = settings.redis_url.get_secret_value()
+    if is_sentinel_url(url):
+        wait = _sentinel_wait(fail_fast)
+        pool = sentinel.master_pool(settings, sentinel_timeout_s=wait, **options)
+    else:
+        pool = redis.BlockingConnectionPool.from_url(url, **options)
     return redis.Redis(connection_pool=pool)
 
 
@@ -54,12 +61,14 @@ def async_redis_client(
     if fail_fast:
         options.update(_fail_fast_options())
         retries = 0
-    pool = redis.asyncio.BlockingConnectionPool.from_url(
-        settings.redis_url.get_secret_value(),
-        max_connections=max_connections,
-        retry=AsyncRetry(_backoff(), retries=retries),
-        **options,
-    )
+    options["max_connections"] = max_connections
+    options["retry"] = AsyncRetry(_backoff(), retries=retries)
+    url = settings.redis_url.get_secret_value()
+    if is_sentinel_url(url):
+        wait = _sentinel_wait(fail_fast)
+        pool = sentinel.async_master_pool(settings, sentinel_timeout_s=wait, **options)
+    else:
+        pool = redis.asyncio.BlockingConnectionPool.from_url(url, **options)
     return redis.asyncio.Redis(connection_pool=pool)
 
 
@@ -68,9 +77,17 @@ def _fail_fast_options() -> dict[str, Any]:
     return {"timeout": wait, "socket_timeout": wait, "socket_connect_timeout": wait}
 
 
+def _sentinel_wait(fail_fast: bool) -> float:
+    return limits.FAIL_FAST_REDIS_S / 2 if fail_fast else limits.REDIS_CONNECT_TIMEOUT_S
+
+
 def redis_location(settings: Settings) -> str:
-    """Where Redis is, for people: scheme, host, port and database, the password masked."""
-    parts = urlsplit(settings.redis_url.get_secret_value())
+    """Where Redis is, for people: scheme, host, port and database, the password masked; for
+    Sentinel, every sentinel and the master's name."""
+    url = settings.redis_url.get_secret_value()
+    if is_sentinel_url(url):
+        return sentinel.describe(url, settings.redis_sentinel_master)
+    parts = urlsplit(url)
     netloc = parts.hostname or "localhost"
     if parts.port:
         netloc = f"{netloc}:{parts.port}"
@@ -94,7 +111,9 @@ def _options(settings: Settings) -> dict[str, Any]:
         "socket_timeout": limits.REDIS_SOCKET_TIMEOUT_S,
         "socket_connect_timeout": limits.REDIS_CONNECT_TIMEOUT_S,
         "health_check_interval": limits.REDIS_HEALTH_CHECK_S,
-        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+        # ReadOnlyError: a write reached a master demoted by a failover (or, behind a
+        # failover DNS name, the old address); reconnecting finds the new master.
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError],
         **tls_options(settings),
     }
 
@@ -102,7 +121,8 @@ def _options(settings: Settings) -> dict[str, Any]:
 def tls_options(settings: Settings) -> dict[str, Any]:
     """For rediss:// URLs: verify the server certificate (against `redis_tls_ca_file` when
     set, else the system store). Never off: kombu and Celery's Redis backend would skip the
-    check for rediss:// when given no options, so they get these too."""
+    check for rediss:// when given no options, so they get these too. A sentinel:// URL gets
+    none: Chorus reaches sentinels and data nodes without TLS (docs/reliability.md)."""
     if not settings.redis_url.get_secret_value().startswith("rediss://"):
         return {}
     options: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}

@@ -69,6 +69,8 @@ class JobStore:
                     # An index outlives no record: entries older than the TTL point at nothing.
                     pipe.zremrangebyscore(index, "-inf", score - self._ttl_s)
                 pipe.hincrby(names.METRICS_KEY, metrics.JOBS_SUBMITTED, 1)
+                # Watched by the reconciler until the job is final.
+                pipe.zadd(names.ACTIVE_JOBS_KEY, {record.job_id: score})
                 pipe.execute()
             return record
         return self.get(record.job_id)
@@ -112,6 +114,8 @@ class JobStore:
                     spend = records.planning_spend(current, updated)
                     if spend is not None:
                         self._queue_spend(pipe, job_id, spend, updated.orchestrator_model)
+                    if updated.status.is_final:
+                        pipe.zrem(names.ACTIVE_JOBS_KEY, job_id)
                     announced = records.transition_event(current, updated)
                     if announced is not None:
                         events_key = names.job_events_key(job_id)

@@ -8,12 +8,13 @@ import json
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pydantic
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from chorus.devstack.simulator.cache import PromptCache
@@ -58,6 +59,18 @@ def request_text(request: MessagesRequest) -> str:
         elif isinstance(content, list):
             parts.extend(str(b.get("text", "")) for b in content if isinstance(b, dict))
     return "\n".join(parts)
+
+
+def trickled(payload: bytes, every_s: float) -> StreamingResponse:
+    """A reply sent one byte every `every_s` seconds, like a stalled proxy: no single read
+    waits long, so only a deadline on the whole call ends it. Stops when the client leaves."""
+
+    async def drip() -> AsyncIterator[bytes]:
+        for i in range(len(payload)):
+            yield payload[i : i + 1]
+            await asyncio.sleep(every_s)
+
+    return StreamingResponse(drip(), media_type="application/json", headers=SIM_HEADER)
 
 
 def error(status: int, message: str | None = None) -> JSONResponse:
@@ -163,7 +176,7 @@ def create_simulator_app(config: SimulatorConfig) -> FastAPI:
         return {"status": "ok", "simulator": True}
 
     @app.post("/v1/messages")
-    async def messages(http: Request) -> JSONResponse:
+    async def messages(http: Request) -> Response:
         if not authorised(http):
             return error(401, "invalid x-api-key")
         try:
@@ -187,6 +200,9 @@ def create_simulator_app(config: SimulatorConfig) -> FastAPI:
             if fault is not None and fault.status is not None:
                 state.by_status[str(fault.status)] += 1
                 return error(fault.status)
+            if fault is not None and fault.raw_body is not None:
+                state.by_status["200"] += 1
+                return Response(fault.raw_body, media_type=fault.content_type, headers=SIM_HEADER)
             body = answer(state, request, text)
             if fault is not None and fault.body is not None:
                 body["content"] = [{"type": "text", "text": fault.body}]
@@ -201,6 +217,8 @@ def create_simulator_app(config: SimulatorConfig) -> FastAPI:
             for field in _TOKEN_FIELDS:
                 state.tokens[field] += body["usage"][field]
             state.by_status["200"] += 1
+            if fault is not None and fault.trickle_s is not None:
+                return trickled(json.dumps(body).encode(), fault.trickle_s)
             return JSONResponse(body, headers=SIM_HEADER)
         finally:
             state.in_flight -= 1

@@ -18,15 +18,23 @@ ERROR_TYPES = {
 
 
 class FaultRule(BaseModel):
+    """Calls whose text contains `match` get one effect: an error `status`; a message whose
+    text is `body`; a 200 whose whole body is `raw_body` (sent as `content_type`), which is not
+    a message at all; or the normal reply trickled one byte every `trickle_s` seconds."""
+
     match: str = Field(min_length=1)
     status: int | None = Field(default=None, ge=400, le=599)
     body: str | None = None
+    raw_body: str | None = None
+    content_type: str = Field(default="text/html; charset=utf-8", min_length=1)
+    trickle_s: float | None = Field(default=None, gt=0, le=60)
     times: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _one_effect(self) -> FaultRule:
-        if (self.status is None) == (self.body is None):
-            raise ValueError("give exactly one of status or body")
+        effects = (self.status, self.body, self.raw_body, self.trickle_s)
+        if sum(effect is not None for effect in effects) != 1:
+            raise ValueError("give exactly one of status, body, raw_body or trickle_s")
         return self
 
 
@@ -34,6 +42,9 @@ class FaultRule(BaseModel):
 class Fault:
     status: int | None = None
     body: str | None = None
+    raw_body: str | None = None
+    content_type: str = "text/html; charset=utf-8"
+    trickle_s: float | None = None
 
 
 def error_body(status: int) -> dict[str, object]:
@@ -67,5 +78,11 @@ class FaultPlan:
         for i, rule in enumerate(self.rules):
             if rule.match in request_text and (rule.times is None or self._fired[i] < rule.times):
                 self._fired[i] += 1
-                return Fault(status=rule.status, body=rule.body)
+                return Fault(
+                    status=rule.status,
+                    body=rule.body,
+                    raw_body=rule.raw_body,
+                    content_type=rule.content_type,
+                    trickle_s=rule.trickle_s,
+                )
         return None

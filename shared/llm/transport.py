@@ -1,0 +1,90 @@
+"""The HTTP client under the SDK, where the model boundary is held: a call ends within its
+deadline, and a successful reply reaches the SDK only if it is a Messages response.
+
+httpx's timeouts bound each read, not the call: a server sending one byte every few seconds
+would keep a call (and its worker thread) alive for ever. And the SDK hands a 2xx body that is
+not a message on as a bare string or a half-built model, which fails later as an
+`AttributeError` far from the cause; here it becomes the SDK's own
+`APIResponseValidationError`, which `chorus.llm.errors` classifies as retryable.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import httpx2
+
+MESSAGES_PATH = "/v1/messages"
+
+
+class ModelHttpClient(anthropic.DefaultHttpxClient):
+    """The SDK's default client (its pool limits, keep-alive and proxy settings) with a
+    wall-clock deadline of `total_s` per request. Connecting and waiting for the headers are
+    bounded by httpx's own timeouts (each `total_s`); the body by the deadline, checked as each
+    chunk arrives, so a trickle ends at most one read after it."""
+
+    def __init__(self, total_s: float, transport: httpx2.BaseTransport | None = None) -> None:
+        if transport is None:
+            super().__init__(timeout=httpx2.Timeout(total_s))
+        else:  # the SDK's defaults build their own transport only when none is given
+            super().__init__(timeout=httpx2.Timeout(total_s), transport=transport)
+        self.total_s = total_s
+
+    def send(
+        self, request: httpx2.Request, *, stream: bool = False, **kwargs: Any
+    ) -> httpx2.Response:
+        deadline = time.monotonic() + self.total_s
+        response = super().send(request, stream=True, **kwargs)
+        assert isinstance(response.stream, httpx2.SyncByteStream)
+        response.stream = _Deadline(response.stream, deadline, self.total_s)
+        if stream:
+            return response
+        try:
+            response.read()
+        except BaseException:
+            response.close()
+            raise
+        if response.is_success and request.url.path.endswith(MESSAGES_PATH):
+            if not is_message(response.content):
+                raise anthropic.APIResponseValidationError(response, None)
+        return response
+
+
+class _Deadline(httpx2.SyncByteStream):
+    def __init__(self, inner: httpx2.SyncByteStream, deadline: float, total_s: float) -> None:
+        self._inner = inner
+        self._deadline = deadline
+        self._total_s = total_s
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            if time.monotonic() > self._deadline:
+                # A TimeoutException, so the SDK reports it as APITimeoutError.
+                raise httpx2.ReadTimeout(f"no complete reply within {self._total_s:g}s")
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def is_message(body: bytes) -> bool:
+    """Whether `body` has what Chorus reads from a Messages response: typed content blocks
+    (text blocks with their text) and the token counts."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past Python's limit
+        return False
+    if not isinstance(data, dict) or data.get("type") != "message":
+        return False
+    blocks, usage = data.get("content"), data.get("usage")
+    return (
+        isinstance(blocks, list)
+        and all(isinstance(b, dict) and isinstance(b.get("type"), str) for b in blocks)
+        and all(isinstance(b.get("text"), str) for b in blocks if b["type"] == "text")
+        and isinstance(usage, dict)
+        and all(type(usage.get(k)) is int for k in ("input_tokens", "output_tokens"))
+    )
