@@ -4,6 +4,10 @@ hand the record to the dispatcher.
 Transient model failures ask for a retry (`RetryLater`), so a job waiting out a 529 holds no
 worker slot. A plan that breaks the rules gets one repair round in which the model sees the
 validation error; then the job fails with the reason.
+
+One job per job id, however many messages name it: a message whose request differs from the
+stored job's is rejected; of concurrent deliveries one holds the planning claim (the others
+wait for the record to leave `planning`), and the chord goes out once.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 import pydantic
 
+from chorus.contract import limits
 from chorus.contract.models import (
     JobRecord,
     JobRequest,
@@ -22,17 +27,26 @@ from chorus.contract.models import (
     Plan,
     Usage,
     describe_validation_error,
+    job_id_problem,
 )
 from chorus.core import records, retry
 from chorus.core.ports import TaskDeps
 from chorus.core.rates import CallCost, estimate_input_tokens, wait_for_slot
-from chorus.core.submission import initial_record
-from chorus.errors import InvalidRequest, ModelCallError, PlanError, RetryLater
+from chorus.core.submission import initial_record, same_job
+from chorus.errors import InvalidRequest, JobIdInUse, ModelCallError, PlanError, RetryLater
 from chorus.orchestrator_service.plan_rules import validate_plan
 
 log = logging.getLogger(__name__)
 
 REPAIR_ROUNDS = 1
+# The run_job kwargs a retry carries its delivery's planning claim in, and how many of its
+# retries were spent waiting for another delivery's plan (those cost no attempt).
+CLAIM_KWARG = "planning_claim"
+WAITS_KWARG = "planning_waits"
+
+
+class PlanningBusy(RetryLater):
+    """Another delivery holds the job's planning claim: look again once it may be done."""
 
 
 def parse_request(payload: dict[str, Any], *, fallback_job_id: str) -> JobRequest | str:
@@ -41,7 +55,13 @@ def parse_request(payload: dict[str, Any], *, fallback_job_id: str) -> JobReques
         request = JobRequest.model_validate(payload)
     except pydantic.ValidationError as exc:
         return describe_validation_error(exc)
-    return request if request.job_id else request.model_copy(update={"job_id": fallback_job_id})
+    if request.job_id:
+        return request
+    # A bare Celery client's task id becomes the job id: it meets the same rule.
+    problem = job_id_problem(fallback_job_id)
+    if problem is not None:
+        return f"job_id (the task id): {problem}"
+    return request.model_copy(update={"job_id": fallback_job_id})
 
 
 def run_job(
@@ -51,8 +71,11 @@ def run_job(
     task_id: str,
     retries: int,
     dispatch: Callable[[JobRecord], object],
+    delivery: str | None = None,
 ) -> dict[str, Any]:
-    """Plan the job and fan its subtasks out through `dispatch`. Returns {job_id, status}."""
+    """Plan the job and fan its subtasks out through `dispatch`. Returns {job_id, status}.
+    `delivery` names this message (its broker delivery tag, which a message handed back
+    after a crash keeps), so a redelivery of the planning claim's holder carries on."""
     request = parse_request(payload, fallback_job_id=task_id)
     if not isinstance(request, str):
         try:
@@ -63,13 +86,25 @@ def run_job(
             request = str(exc)
     if isinstance(request, str):
         log.warning("rejected run_job message: %s", request)
-        return {"job_id": payload.get("job_id"), "status": "rejected", "error": request}
+        return _rejected(payload.get("job_id"), request)
     assert request.job_id is not None
+    given, waits = payload.get(CLAIM_KWARG), payload.get(WAITS_KWARG)
+    claimant = given if isinstance(given, str) and given else delivery or task_id
+    waits = waits if isinstance(waits, int) and 0 <= waits <= retries else 0
+    retries -= waits
+    # Every retry of this delivery carries its claim, so it finds the claim its own again.
+    again = {**payload, CLAIM_KWARG: claimant, WAITS_KWARG: waits}
     try:
-        record = plan_job(deps, request, retries=retries)
+        record = plan_job(deps, request, retries=retries, claimant=claimant)
         if record.status is JobStatus.RUNNING:
-            dispatch(record)
-    except RetryLater:
+            _dispatch_once(deps, record, dispatch)
+    except JobIdInUse as exc:
+        log.warning("rejected run_job message: %s", exc)
+        return _rejected(request.job_id, str(exc))
+    except RetryLater as exc:
+        if exc.kwargs is None:
+            waited = waits + 1 if isinstance(exc, PlanningBusy) else waits
+            exc.kwargs = {**again, WAITS_KWARG: waited}
         raise
     except Exception as exc:
         # Redis blips and bugs alike: try again (a redelivery resumes where it stopped), and in
@@ -77,22 +112,55 @@ def run_job(
         delay = retry.internal_error_delay_s(retries, deps.settings)
         if delay is not None:
             log.warning("run_job %s hit %s; retrying", request.job_id, type(exc).__name__)
-            raise RetryLater(delay, f"internal error: {type(exc).__name__}") from exc
+            reason = f"internal error: {type(exc).__name__}"
+            raise RetryLater(delay, reason, kwargs=again) from exc
         log.exception("run_job %s failed", request.job_id)
         record = fail_job(deps, request.job_id, f"internal error: {type(exc).__name__}")
     return {"job_id": record.job_id, "status": record.status.value}
 
 
-def plan_job(deps: TaskDeps, request: JobRequest, *, retries: int) -> JobRecord:
-    """Create (or resume) the record and bring it to `running` with a plan, or to `failed`."""
+def _rejected(job_id: object, reason: str) -> dict[str, Any]:
+    shown = job_id if isinstance(job_id, str) and len(job_id) <= limits.MAX_JOB_ID_CHARS else None
+    return {"job_id": shown, "status": "rejected", "error": reason}
+
+
+def _dispatch_once(
+    deps: TaskDeps, record: JobRecord, dispatch: Callable[[JobRecord], object]
+) -> None:
+    """Send the chord unless a delivery of this job already has. The mark goes first: a crash
+    between it and the send leaves a running job with nothing in flight, which the reconciler
+    finds and re-dispatches (the subtasks with no result). A send that raises clears the mark,
+    so the retry sends again (a part sent twice is harmless: the first result wins)."""
+    if not deps.store.mark_dispatched(record.job_id):
+        return
+    try:
+        dispatch(record)
+    except BaseException:
+        deps.store.unmark_dispatched(record.job_id)
+        raise
+
+
+def plan_job(deps: TaskDeps, request: JobRequest, *, retries: int, claimant: str) -> JobRecord:
+    """Create (or resume) the record and bring it to `running` with a plan, or to `failed`.
+    Raises JobIdInUse when the id names a job with another request, and RetryLater while
+    another delivery (not `claimant`) holds the job's planning claim."""
     store = deps.store
     assert request.job_id is not None
     # Resumed when submit wrote it first (the usual case: one read); created here for clients
     # that enqueue straight to Celery.
     record = store.find(request.job_id) or store.create(initial_record(request, deps.settings))
+    if not same_job(record.request, request):
+        raise JobIdInUse(f"job_id {request.job_id!r} already names a different job")
     if record.status is not JobStatus.PLANNING:
-        # A redelivered message: the plan is already stored (or the job is over).
+        # The same job again (a redelivery, a duplicate): the plan is stored or the job over.
         return record
+    settings = deps.settings
+    ttl = retry.planning_claim_ttl_s(
+        settings, rounds=REPAIR_ROUNDS + 1, throttle_s=settings.rate_limit_window_s + 1
+    )
+    if not store.claim_planning(record.job_id, claimant, ttl_s=ttl):
+        log.info("planning %s: another delivery holds the claim; waiting", record.job_id)
+        raise PlanningBusy(retry.PLANNING_CLAIM_BUSY_S, "another delivery is planning this job")
     spent = Spend()
     try:
         plan = _ask_for_plan(deps, record, spent)

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Collection
 from typing import Protocol
 
@@ -31,9 +32,19 @@ from chorus.runtime.redelivery import hand_back_script
 from chorus.runtime.signatures import gather_signature, subtask_signature
 from chorus.settings import Settings
 from chorus.store.jobs import JobStore
-from chorus.store.reconcile import ReconcileStore
+from chorus.store.reconcile import JobState, ReconcileStore
 
 log = logging.getLogger(__name__)
+
+
+class StatePort(Protocol):
+    """What the reconciler reads and writes (`chorus.store.reconcile.ReconcileStore`)."""
+
+    def active_jobs(self) -> list[str]: ...
+    def forget(self, job_id: str) -> None: ...
+    def state(self, job_id: str) -> JobState: ...
+    def count_round(self, job_id: str) -> None: ...
+    def started_attempts(self, job_id: str) -> Counter[int]: ...
 
 
 class Sender(Protocol):
@@ -48,7 +59,7 @@ class Sender(Protocol):
 class Reconciler:
     def __init__(
         self,
-        store: ReconcileStore,
+        store: StatePort,
         sender: Sender,
         jobs_with_messages: Callable[[], Collection[str]],
         settings: Settings,

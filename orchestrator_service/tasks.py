@@ -4,13 +4,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from chorus.contract import limits, names
-from chorus.contract.models import JobRecord
+from chorus.contract.models import JobRecord, job_id_problem
 from chorus.orchestrator_service import dispatch, gathering, planning
 from chorus.runtime.app import ChorusCelery
 from chorus.runtime.retrying import retrying
+
+log = logging.getLogger(__name__)
 
 
 def register(app: ChorusCelery) -> None:
@@ -25,6 +28,8 @@ def register(app: ChorusCelery) -> None:
     )
     def run_job(self: Any, **payload: Any) -> dict[str, Any]:
         """Plan the job and fan its subtasks out through a chord. Returns {job_id, status}."""
+        # Kept when a dead process's message is handed back: it is the same delivery.
+        tag = (getattr(self.request, "properties", None) or {}).get("delivery_tag")
         with retrying(self):
             return planning.run_job(
                 app.deps,
@@ -32,6 +37,7 @@ def register(app: ChorusCelery) -> None:
                 task_id=self.request.id,
                 retries=self.request.retries,
                 dispatch=send_chord,
+                delivery=str(tag) if tag else None,
             )
 
     @app.task(
@@ -49,6 +55,10 @@ def register(app: ChorusCelery) -> None:
         give_up: str | None = None,
     ) -> dict[str, Any]:
         """Chord callback: build the final record from the stored results, once."""
+        problem = job_id_problem(job_id)
+        if problem is not None:  # no key is built from it
+            log.warning("rejected gather_results message: %s", problem)
+            return {"job_id": None, "status": "rejected", "error": problem}
         with retrying(self):
             record = gathering.gather(
                 app.deps,

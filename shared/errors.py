@@ -31,6 +31,10 @@ class InvalidRequest(ChorusError, ValueError):
         self.fields = fields or []
 
 
+class JobIdInUse(InvalidRequest):
+    """The job id already names a job with a different request: nothing was enqueued."""
+
+
 class JobNotFound(ChorusError, LookupError):
     """No such job: unknown, another tenant's, or expired after its TTL."""
 

@@ -25,19 +25,21 @@ from chorus.core.outputs import parse_output
 from chorus.core.ports import TaskDeps, WorkerReply
 from chorus.core.rates import CallCost, estimate_input_tokens, wait_for_slot
 from chorus.errors import ModelCallError, ResultNotStored, RetryLater
+from chorus.worker_service.refusals import Refused, reject
 
 log = logging.getLogger(__name__)
 
 
 def execute(
     deps: TaskDeps, payload: dict[str, Any], *, node: str | None = None
-) -> SubtaskResult | None:
-    """The subtask's final result (stored once), or None for a message that names no subtask.
-    `node` is the Celery node running it, recorded on the result."""
+) -> SubtaskResult | Refused:
+    """The subtask's final result (stored once), or why the message was refused (it names no
+    subtask, or one its job does not own). `node` is the Celery node running it, recorded on
+    the result."""
     try:
         assignment = SubtaskAssignment.model_validate(payload)
     except pydantic.ValidationError as exc:
-        return _reject(deps, payload, describe_validation_error(exc))
+        return reject(deps, payload, describe_validation_error(exc))
     store = deps.store
     began = deps.clock()
     try:
@@ -49,6 +51,10 @@ def execute(
     if already is not None:
         # Redelivered after the result was recorded: answer the same, call no model again.
         return already
+    if control.refusal is not None:
+        # No such job, not its subtask, or a job taking no results: no call, no key written.
+        log.warning("refused run_subtask message: %s", control.refusal)
+        return Refused(control.refusal)
     started_at = assignment.first_started_at or deps.clock()
     attempt = assignment.attempts_made + 1
     stop = assignment.budget.exceeded(control.spent_tokens, control.spent_usd, deps.clock())
@@ -251,23 +257,3 @@ def _failed(
         started_at=started_at,
         finished_at=deps.clock(),
     )
-
-
-def _reject(deps: TaskDeps, payload: dict[str, Any], reason: str) -> SubtaskResult | None:
-    """Record a malformed message as a failed subtask when it names one, so nothing vanishes."""
-    job_id = payload.get("job_id")
-    subtask = payload.get("subtask")
-    index = subtask.get("index") if isinstance(subtask, dict) else None
-    log.warning("rejected run_subtask message for job %r: %s", job_id, reason)
-    if not isinstance(job_id, str) or not isinstance(index, int) or index < 0:
-        return None
-    result = SubtaskResult(
-        index=index,
-        type=str(subtask.get("type", "")) if isinstance(subtask, dict) else "",
-        description=str(subtask.get("description", "")) if isinstance(subtask, dict) else "",
-        status=SubtaskStatus.FAILED,
-        error=f"invalid subtask message: {reason}",
-        attempts=0,
-        finished_at=deps.clock(),
-    )
-    return deps.store.save_result(job_id, result)

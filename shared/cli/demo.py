@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from chorus.cli import render
+from chorus.cli.app import load_settings
 from chorus.contract.models import JobStatus
 from chorus.core.submission import build_request
 from chorus.devstack.stack import LocalStack, StackError
@@ -29,10 +30,9 @@ SAMPLE_JOB = {
 
 
 def run_demo(console: Console, *, latency_ms: float, output: str) -> int:
-    use_simulator = not os.environ.get("ANTHROPIC_API_KEY")
     stack = LocalStack(
-        redis_url=os.environ.get("REDIS_URL") or None,
-        use_simulator=use_simulator,
+        redis_url=os.environ.get("REDIS_URL", "").strip() or None,
+        use_simulator=load_settings().uses_simulator,  # a blank key is no key
         simulator_latency_ms=latency_ms,
         workers=1,
         worker_concurrency=16,

@@ -149,8 +149,12 @@ def up(
     flower_port: Annotated[int, typer.Option(help="Flower port (loopback).")] = 5555,
     latency_ms: Annotated[float, typer.Option(help="Simulator delay per call.")] = 500.0,
     data_dir: Annotated[
-        Path | None, typer.Option(help="Keep logs and Redis data here (default: a temp dir).")
+        Path | None,
+        typer.Option(help="Keep logs and Redis data (DIR/redis) here, from one run to the next."),
     ] = None,
+    redis_port: Annotated[
+        int, typer.Option(help="Port of the Redis it starts (a free one if taken).")
+    ] = limits.UP_REDIS_PORT,
 ) -> None:
     """Run the whole stack locally (no Docker): Redis, simulator, orchestrator, workers, API
     and Flower, logs prefixed by role. Ctrl-C stops all."""
@@ -163,5 +167,6 @@ def up(
         flower_port=flower_port,
         latency_ms=latency_ms,
         data_dir=data_dir,
+        redis_port=redis_port,
     )
     raise typer.Exit(code)

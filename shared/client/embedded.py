@@ -10,7 +10,6 @@ a fleet by setting one variable.
 from __future__ import annotations
 
 import atexit
-import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -25,13 +24,13 @@ _stack: LocalStack | None = None
 def embedded_settings() -> Settings:
     """Settings of the embedded stack, started on first use."""
     from chorus.devstack.stack import LocalStack
-    from chorus.settings import Settings
+    from chorus.settings import Settings, load_settings
 
     global _stack
     with _lock:
         if _stack is None:
             stack = LocalStack(
-                use_simulator=not os.environ.get("ANTHROPIC_API_KEY"),
+                use_simulator=load_settings().uses_simulator,  # a blank key is no key
                 workers=1,
                 worker_concurrency=32,
             )

@@ -28,6 +28,9 @@ REDIS_HEALTH_CHECK_S: Final = 15
 DEFAULT_REDIS_RETRY_S: Final = 60.0
 # Someone waits on the answer (an HTTP request, a CLI command): Redis away is an error this soon.
 FAIL_FAST_REDIS_S: Final = 1.5
+# The Redis `chorus up` starts: a stable port (REDIS_URL stays the same from one run to the
+# next) beside the machine's own Redis on 6379, never on it.
+UP_REDIS_PORT: Final = 6390
 # Connections a process's Redis pool holds beyond one per thread (heartbeat, ledger, API).
 REDIS_POOL_HEADROOM: Final = 16
 # Redis connections the API's event streams share (each follower holds one while it waits).

@@ -27,6 +27,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_in_use(port: int) -> bool:
+    """A listener holds `port` on loopback. SO_REUSEADDR as servers bind, so a recently
+    closed connection (TIME_WAIT) does not count."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False
+
+
 def wait_until(check: Callable[[], bool], *, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -129,11 +141,13 @@ def redis_server_binary() -> str:
 
 
 def start_redis(
-    workdir: Path, port: int | None = None, *, appendonly: bool = False, password: str | None = None
-) -> tuple[ManagedProcess, str]:
-    """A redis-server on loopback; with `password`, clients must AUTH (the URL carries it)."""
+    workdir: Path, port: int | None = None, *, appendonly: bool = False,
+    password: str | None = None, data_dir: Path | None = None,
+) -> tuple[ManagedProcess, str]:  # fmt: skip
+    """A redis-server on loopback; with `password`, clients must AUTH (the URL carries it).
+    Its files go to `data_dir`, by default a folder of `workdir` named after the port."""
     port = port or free_port()
-    data_dir = workdir / f"redis-{port}"
+    data_dir = data_dir or workdir / f"redis-{port}"
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
         redis_server_binary(),
@@ -159,8 +173,7 @@ def start_redis(
     client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
 
     def ready() -> bool:
-        if not proc.alive():
-            raise StackError(f"redis-server exited: {proc.log_text()[-500:]}")
+        _alive_or_raise(proc)
         try:
             return bool(client.ping())
         except redis.ConnectionError:
@@ -202,7 +215,9 @@ def start_simulator(
 
 def _alive_or_raise(proc: ManagedProcess) -> bool:
     if not proc.alive():
-        raise StackError(f"{proc.name} exited early:\n{proc.log_text()[-2000:]}")
+        raise StackError(
+            f"{proc.name} exited early (log {proc.log_path}):\n{proc.log_text()[-2000:]}"
+        )
     return True
 
 
@@ -217,6 +232,8 @@ def start_celery_worker(
     wait: bool = True,
     echo: Echo | None = None,
 ) -> ManagedProcess:
+    # Celery would expand %h in -n itself, but not in our log file's name: expand it here.
+    node_name = node_name.replace("%h", socket.gethostname())
     argv = celery_worker_argv(queue, node_name=node_name, concurrency=concurrency, pool=pool)
     safe = node_name.replace("@", "_")
     proc = ManagedProcess(node_name, argv, env=env, log_path=workdir / f"{safe}.log", echo=echo)

@@ -17,6 +17,7 @@ from chorus.devstack.processes import (
     Echo,
     ManagedProcess,
     free_port,
+    port_in_use,
     start_api,
     start_celery_worker,
     start_flower,
@@ -31,6 +32,7 @@ __all__ = [
     "ManagedProcess",
     "StackError",
     "free_port",
+    "port_in_use",
     "start_redis",
     "start_simulator",
     "wait_until",
@@ -57,6 +59,8 @@ class LocalStack:
         workdir: Path | None = None,
         echo: Echo | None = None,
         redis_appendonly: bool = False,
+        redis_port: int | None = None,
+        redis_dir: Path | None = None,
     ) -> None:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="chorus-stack-"))
         self._redis_url = redis_url
@@ -73,6 +77,8 @@ class LocalStack:
         self.simulator_url = simulator_url
         self._echo = echo
         self._redis_appendonly = redis_appendonly
+        self._redis_port = redis_port
+        self._redis_dir = redis_dir
 
     def start(self, on_step: Callable[[str], None] = lambda _: None) -> LocalStack:
         try:
@@ -85,7 +91,12 @@ class LocalStack:
     def _start(self, on_step: Callable[[str], None]) -> None:
         env = {**os.environ, **self._extra_env, "PYTHONUNBUFFERED": "1"}
         if self._redis_url is None:
-            proc, self._redis_url = start_redis(self.workdir, appendonly=self._redis_appendonly)
+            proc, self._redis_url = start_redis(
+                self.workdir,
+                self._redis_port,
+                appendonly=self._redis_appendonly,
+                data_dir=self._redis_dir,
+            )
             self.processes.append(proc)
             on_step(f"Redis: started redis-server on {self._redis_url} (pid {proc.pid})")
         else:

@@ -50,7 +50,7 @@ def classify_model_error(exc: Exception, *, timeout_s: float | None = None) -> M
 
 def invalid_response(response: httpx2.Response) -> ModelCallError:
     """`invalid_response: 200 text/html: '<html>…'`, at most about 80 printable characters."""
-    kind = response.headers.get("content-type", "").split(";")[0].strip()[:40]
+    kind = response.headers.get("content-type", "").split(";")[0].strip()[:24]
     prefix = f"invalid_response: {response.status_code} {_printable(kind) or 'no content-type'}: "
     try:
         head = _printable(response.content[:200].decode("utf-8", "replace"))

@@ -10,7 +10,8 @@ from celery import Celery
 
 from chorus.contract import names
 from chorus.contract.models import JobRecord, JobRequest
-from chorus.core.submission import initial_record
+from chorus.core.submission import initial_record, same_job
+from chorus.errors import JobIdInUse
 from chorus.settings import Settings
 from chorus.store.jobs import JobStore
 
@@ -31,7 +32,12 @@ def enqueue_job(app: Celery, request: JobRequest) -> str:
 def record_and_enqueue(
     app: Celery, store: JobStore, settings: Settings, request: JobRequest
 ) -> JobRecord:
-    """Write the `planning` record, then enqueue the job."""
+    """Write the `planning` record, then enqueue the job. JobIdInUse when the job id already
+    names a different job. The same job again is enqueued again: harmless, since a job is
+    planned and dispatched once whatever delivers it, and it revives a job whose first
+    message was lost."""
     record = store.create(initial_record(request, settings))
+    if not same_job(record.request, request):
+        raise JobIdInUse(f"job_id {request.job_id!r} already names a different job")
     enqueue_job(app, request)
     return record

@@ -23,6 +23,7 @@ from chorus.core.ports import JobControl
 from chorus.errors import InvalidTransition, JobNotFound, JobTimeout
 from chorus.settings import Settings
 from chorus.store.connection import redis_client
+from chorus.store.job_claims import OWNED_FIELD, JobClaims, queue_owned_subtasks
 
 # HSETNX the result; only the write that wins adds its spend and its metrics and announces it
 # on the job's event stream, so a redelivery counts and announces nothing. ARGV[6..8] are the
@@ -44,7 +45,7 @@ return redis.call('HGET', KEYS[1], ARGV[1])
 """
 
 
-class JobStore:
+class JobStore(JobClaims):
     def __init__(self, client: redis.Redis, *, ttl_s: int) -> None:
         self._redis = client
         self._ttl_s = ttl_s
@@ -114,6 +115,7 @@ class JobStore:
                     spend = records.planning_spend(current, updated)
                     if spend is not None:
                         self._queue_spend(pipe, job_id, spend, updated.orchestrator_model)
+                    queue_owned_subtasks(pipe, job_id, current, updated, self._ttl_s)
                     if updated.status.is_final:
                         pipe.zrem(names.ACTIVE_JOBS_KEY, job_id)
                     announced = records.transition_event(current, updated)
@@ -185,13 +187,19 @@ class JobStore:
 
     def before_subtask(self, job_id: str, index: int) -> tuple[SubtaskResult | None, JobControl]:
         """What a worker checks before a call, in one round trip: the result already stored
-        for this subtask (a redelivery), and the job's spend and cancel flag."""
+        for this subtask (a redelivery), the job's spend and cancel flag, and whether the job
+        owns this subtask at all (the record is read only for a job that predates the
+        `subtasks` field or no longer awaits results)."""
+        fields = ["tokens", "cost_usd", "cancelled", OWNED_FIELD]
         with self._redis.pipeline(transaction=False) as pipe:
             pipe.hget(names.job_results_key(job_id), str(index))
-            pipe.hmget(names.job_control_key(job_id), ["tokens", "cost_usd", "cancelled"])
-            raw, (tokens, cost, cancelled) = pipe.execute()
+            pipe.hmget(names.job_control_key(job_id), fields)
+            pipe.exists(names.job_key(job_id))
+            raw, (tokens, cost, cancelled, owned), exists = pipe.execute()
         stored = SubtaskResult.model_validate_json(raw) if raw is not None else None
-        return stored, JobControl(int(tokens or 0), float(cost or 0.0), cancelled == "1")
+        refusal = None if stored else self._subtask_refusal(job_id, index, owned, bool(exists))
+        control = JobControl(int(tokens or 0), float(cost or 0.0), cancelled == "1", refusal)
+        return stored, control
 
     def cancel(self, job_id: str) -> tuple[JobRecord, bool]:
         """Mark the job cancelled (idempotent) and tell its workers to call no model.

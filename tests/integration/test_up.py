@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from chorus.devstack.stack import free_port, wait_until
 
@@ -93,3 +99,107 @@ def test_up_runs_the_stack_serves_a_job_and_ctrl_c_stops_every_process(tmp_path:
         assert role in output, f"no lines prefixed {role!r}"
     assert job_id in output  # worker log lines carry the job id
     assert "stopped." in output
+    # Log files are named after the host, not a literal `%h`.
+    logs = [p.name for p in (tmp_path / "data").iterdir()]
+    assert f"worker1_{socket.gethostname()}.log" in logs
+    assert not [name for name in logs if "%" in name]
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "REDIS_"))}
+
+
+@contextmanager
+def _up(*args: str) -> Iterator[list[str]]:
+    """`chorus up` with one worker until it is running; its output lines so far (and on)."""
+    argv = [sys.executable, "-m", "chorus.cli", "up", "--workers", "1", "--latency-ms", "0", *args]
+    env = {**_env(), "COLUMNS": "200"}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(raw.decode(errors="replace") for raw in proc.stdout or []),
+        daemon=True,
+    )
+    reader.start()
+    try:
+        wait_until(
+            lambda: proc.poll() is None and any("Chorus is running" in x for x in lines),
+            timeout_s=120,
+            what="chorus up",
+        )
+        yield lines
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        reader.join(5)
+
+
+def _get(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback URL
+        return dict(json.loads(response.read()))
+
+
+def test_up_with_a_data_dir_keeps_the_jobs_across_a_restart(tmp_path: Path) -> None:
+    data, api_port, redis_port = tmp_path / "data", free_port(), free_port()
+    ports = ["--api-port", str(api_port), "--flower-port", str(free_port())]
+    api = f"http://127.0.0.1:{api_port}"
+    with _up("--data-dir", str(data), "--redis-port", str(redis_port), *ports):
+        body = json.dumps({"task": "Remember me", "options": {"max_subtasks": 2}}).encode()
+        request = urllib.request.Request(api + "/v1/jobs", data=body, method="POST")  # noqa: S310
+        request.add_header("content-type", "application/json")
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            job_id = json.loads(response.read())["job_id"]
+        wait_until(
+            lambda: _get(f"{api}/v1/jobs/{job_id}")["status"] == "succeeded",
+            timeout_s=60,
+            what="the job",
+        )
+
+    # Its port taken meanwhile: Redis moves to another port, with the same data.
+    ports = ["--api-port", str(api_port), "--flower-port", str(free_port())]
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", redis_port))
+        holder.listen(1)
+        with _up("--data-dir", str(data), "--redis-port", str(redis_port), *ports) as lines:
+            assert _get(f"{api}/v1/jobs/{job_id}")["status"] == "succeeded"
+            output = "".join(lines)
+            assert f"Redis port {redis_port} is in use" in output
+            new_url = re.search(r"REDIS_URL=(redis://127\.0\.0\.1:\d+/0)", output).group(1)  # type: ignore[union-attr]
+            status = subprocess.run(
+                [sys.executable, "-m", "chorus.cli", "status", job_id],
+                env={**_env(), "REDIS_URL": new_url},
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            assert status.returncode == 0, status.stderr
+            assert f"{job_id} succeeded" in status.stdout
+    assert (data / "redis").is_dir()
+
+
+def test_up_with_its_api_port_taken_exits_at_once_naming_the_port(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        argv = [sys.executable, "-m", "chorus.cli", "up", "--api-port", str(port),
+                "--flower-port", str(free_port()), "--redis-port", str(free_port()),
+                "--data-dir", str(tmp_path / "data")]  # fmt: skip
+        started = time.monotonic()
+        done = subprocess.run(
+            argv,
+            env={**_env(), "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode != 0
+    assert time.monotonic() - started < 15  # nothing was started, nothing waited for
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1 and f"port {port} is already in use" in lines[0], lines
+    assert "Traceback" not in done.stderr

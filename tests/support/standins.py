@@ -8,9 +8,12 @@
   `InvalidTransition` leaves the record as it is and returns changed=False;
 - `save_result` is first-writer-wins per (job, index): only the first write adds its spend
   and announces `subtask_finished`; every write returns the stored result;
-- `before_subtask` returns the stored result (or None) and the job's `JobControl`;
+- `before_subtask` returns the stored result (or None) and the job's `JobControl`, whose
+  `refusal` says why the job does not own the subtask (read from the record here);
 - `cancel` cancels the record and sets the cancel flag the workers read;
-- `claim_gather` is first-claimant-wins (the same claimant gets True again);
+- `claim_gather` is first-claimant-wins (the same claimant gets True again); so is
+  `claim_planning`, whose holder renews it; both lapse with the clock;
+- `mark_dispatched` is True once per job until `unmark_dispatched`;
 - `count_retry` counts per stage.
 
 Records and results are stored as JSON, as in Redis, so a test sees what a reader would.
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -134,6 +137,8 @@ class MemoryStore:
         self._usd: dict[str, float] = {}
         self._cancelled: set[str] = set()
         self._claims: dict[str, tuple[str, datetime]] = {}
+        self._planning: dict[str, tuple[str, datetime]] = {}
+        self.dispatched: set[str] = set()
         self._failures: dict[str, deque[BaseException]] = {}
         self.retries: Counter[str] = Counter()
         self.created: list[str] = []
@@ -168,6 +173,11 @@ class MemoryStore:
 
     def claimant(self, job_id: str) -> str | None:
         held = self._claims.get(job_id)
+        return held[0] if held is not None and held[1] > self._clock() else None
+
+    def planner(self, job_id: str) -> str | None:
+        """Who holds the job's planning claim now."""
+        held = self._planning.get(job_id)
         return held[0] if held is not None and held[1] > self._clock() else None
 
     @property
@@ -224,7 +234,13 @@ class MemoryStore:
         self._maybe_fail("before_subtask")
         raw = self._results.get(job_id, {}).get(index)
         stored = SubtaskResult.model_validate_json(raw) if raw is not None else None
-        return stored, self.control(job_id)
+        control = self.control(job_id)
+        if stored is None:
+            record = self.record(job_id) if job_id in self._jobs else None
+            owned = records.owned_subtasks(record) if record is not None else None
+            refusal = records.subtask_refusal(job_id, index, record, owned)
+            control = replace(control, refusal=refusal)
+        return stored, control
 
     def results(self, job_id: str) -> dict[int, SubtaskResult]:
         self._maybe_fail("results")
@@ -237,6 +253,21 @@ class MemoryStore:
         if self.claimant(job_id) is None:
             self._claims[job_id] = (claimant, self._clock() + timedelta(seconds=ttl_s))
         return self.claimant(job_id) == claimant
+
+    def claim_planning(self, job_id: str, claimant: str, *, ttl_s: float) -> bool:
+        self._maybe_fail("claim_planning")
+        if self.planner(job_id) in (None, claimant):
+            self._planning[job_id] = (claimant, self._clock() + timedelta(seconds=ttl_s))
+        return self.planner(job_id) == claimant
+
+    def mark_dispatched(self, job_id: str) -> bool:
+        self._maybe_fail("mark_dispatched")
+        first = job_id not in self.dispatched
+        self.dispatched.add(job_id)
+        return first
+
+    def unmark_dispatched(self, job_id: str) -> None:
+        self.dispatched.discard(job_id)
 
     def count_retry(self, stage: str) -> None:
         self.retries[stage] += 1

@@ -52,6 +52,21 @@ def test_rule_needs_exactly_one_effect() -> None:
         FaultRule(match="x")
     with pytest.raises(pydantic.ValidationError):
         FaultRule(match="x", status=500, body="y")
+    with pytest.raises(pydantic.ValidationError):
+        FaultRule(match="x", raw_body="<html>", trickle_s=1)
+
+
+def test_raw_body_and_trickle_rules_carry_their_effect() -> None:
+    plan = FaultPlan()
+    rules = [
+        FaultRule(match="raw", raw_body="{}", content_type="application/json", times=1),
+        FaultRule(match="slow", trickle_s=2),
+    ]
+    plan.replace(rules, None, None)
+    raw = plan.decide(1, "raw")
+    assert raw is not None and (raw.raw_body, raw.content_type) == ("{}", "application/json")
+    slow = plan.decide(2, "slow")
+    assert slow is not None and slow.trickle_s == 2 and slow.raw_body is None
 
 
 def test_marked_prefix_is_written_once_then_read() -> None:

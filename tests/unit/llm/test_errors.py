@@ -48,3 +48,41 @@ def test_unknown_exceptions_are_permanent_and_do_not_leak_details() -> None:
     error = classify_model_error(RuntimeError("secret sk-ant-123"))
     assert isinstance(error, ModelCallError) and not error.retryable
     assert "sk-ant" not in error.message
+
+
+def test_a_timeout_names_the_calls_deadline() -> None:
+    error = classify_model_error(anthropic.APITimeoutError(request=REQUEST), timeout_s=3)
+    assert error.retryable and error.message == "timeout: no complete reply within 3s"
+
+
+def not_a_message(body: bytes, content_type: str | None) -> anthropic.APIResponseValidationError:
+    headers = {"content-type": content_type} if content_type else {}
+    response = httpx2.Response(200, headers=headers, content=body, request=REQUEST)
+    return anthropic.APIResponseValidationError(response, None)
+
+
+def test_a_reply_that_is_not_a_message_is_a_retryable_invalid_response() -> None:
+    error = classify_model_error(not_a_message(b"<html><body>oops</body></html>", "text/html"))
+    assert error.retryable and error.status == 200
+    assert error.message == "invalid_response: 200 text/html: '<html><body>oops</body></html>'"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        (b"", None, "invalid_response: 200 no content-type: ''"),
+        (b'{"a": 1}', "application/json; charset=utf-8", "200 application/json: '{\"a\": 1}'"),
+        (b"line one\r\nline\ttwo\x00\xff", "text/plain", "200 text/plain: 'line one line two?\ufffd'"),
+    ],
+)
+def test_invalid_response_messages_name_status_type_and_first_bytes(
+    body: bytes, content_type: str | None, expected: str
+) -> None:
+    assert classify_model_error(not_a_message(body, content_type)).message.endswith(expected)
+
+
+def test_invalid_response_message_is_one_short_line_however_long_the_body() -> None:
+    body = b"<html>\n" + b"<p>bad gateway</p>\n" * 10_000
+    message = classify_model_error(not_a_message(body, "text/html-" + "x" * 500)).message
+    assert message.startswith("invalid_response: 200 text/html-x") and message.endswith("…'")
+    assert len(message) <= 80 and "\n" not in message
