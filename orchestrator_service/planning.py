@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import pydantic
@@ -30,6 +31,7 @@ from chorus.contract.models import (
     job_id_problem,
 )
 from chorus.core import records, retry
+from chorus.core.persisting import keep_trying
 from chorus.core.ports import TaskDeps
 from chorus.core.rates import CallCost, estimate_input_tokens, wait_for_slot
 from chorus.core.submission import initial_record, same_job
@@ -181,11 +183,26 @@ def plan_job(deps: TaskDeps, request: JobRequest, *, retries: int, claimant: str
         return fail_job(deps, record.job_id, reason, spent.usage)
     except PlanError as exc:
         return fail_job(deps, record.job_id, f"planning failed: {exc}", spent.usage)
-    # The plan's spend and the `planned` event are recorded by the same transaction.
-    updated, _ = store.update(
-        record.job_id, lambda r: records.with_plan(r, plan, spent.usage, deps.clock())
+    # The plan's spend and the `planned` event are recorded by the same transaction. The plan
+    # was paid for: with the store away, keep it and keep trying rather than plan again.
+    updated, _ = keep_trying(
+        lambda: store.update(
+            record.job_id, lambda r: records.with_plan(r, plan, spent.usage, deps.clock())
+        ),
+        what=f"job {record.job_id}'s plan",
+        clock=deps.clock,
+        sleep=deps.sleep,
+        give_up_at=lambda now: _plan_save_deadline(deps, record, now),
     )
     return updated
+
+
+def _plan_save_deadline(deps: TaskDeps, record: JobRecord, now: datetime) -> datetime:
+    limits = [now + timedelta(seconds=deps.settings.result_save_cap_s)]
+    deadline = records.budget_of(record).deadline_at
+    if deadline is not None:
+        limits.append(deadline)
+    return min(limits)
 
 
 @dataclass

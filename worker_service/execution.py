@@ -22,9 +22,10 @@ from chorus.contract.models import (
 )
 from chorus.core import prompts, records, retry
 from chorus.core.outputs import parse_output
+from chorus.core.persisting import keep_trying
 from chorus.core.ports import TaskDeps, WorkerReply
 from chorus.core.rates import CallCost, estimate_input_tokens, wait_for_slot
-from chorus.errors import ModelCallError, ResultNotStored, RetryLater
+from chorus.errors import ModelCallError, RetryLater
 from chorus.worker_service.refusals import Refused, reject
 
 log = logging.getLogger(__name__)
@@ -195,33 +196,13 @@ def _record(
     writer). The reply was paid for: while Redis is away or refusing writes, keep trying for
     as long as the job can use it, then give up to the reconciler."""
     result = result.model_copy(update={"worker": node})
-    give_up_at: datetime | None = None
-    pause = 1.0
-    while True:
-        try:
-            return deps.store.save_result(assignment.job_id, result)
-        except Exception as exc:
-            now = deps.clock()
-            give_up_at = give_up_at or _save_deadline(deps, assignment, began, now)
-            left = (give_up_at - now).total_seconds()
-            if left <= 0:
-                log.error(
-                    "job %s subtask %d: gave up storing its result (%s); the reconciler "
-                    "will run it again",
-                    assignment.job_id,
-                    assignment.subtask.index,
-                    type(exc).__name__,
-                )
-                raise ResultNotStored(f"result of subtask {assignment.subtask.index}") from exc
-            log.warning(
-                "job %s subtask %d: storing the result failed (%s); trying again for %.0fs",
-                assignment.job_id,
-                assignment.subtask.index,
-                type(exc).__name__,
-                left,
-            )
-            deps.sleep(min(pause, left))
-            pause = retry.next_save_pause_s(pause)
+    return keep_trying(
+        lambda: deps.store.save_result(assignment.job_id, result),
+        what=f"job {assignment.job_id} subtask {assignment.subtask.index}'s result",
+        clock=deps.clock,
+        sleep=deps.sleep,
+        give_up_at=lambda now: _save_deadline(deps, assignment, began, now),
+    )
 
 
 def _save_deadline(

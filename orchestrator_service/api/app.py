@@ -1,14 +1,12 @@
 """FastAPI app, versioned under /v1. Errors are JSON with a readable message, never a trace."""
 
-import hashlib
-import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
@@ -17,22 +15,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chorus.contract import limits
 from chorus.contract.models import JobRecord, JobRequest, JobStatus
-from chorus.core.submission import build_request
-from chorus.errors import InvalidRequest
+from chorus.core.submission import build_request, fingerprint, same_job, tenant_job_id
+from chorus.errors import InvalidRequest, JobIdInUse
 from chorus.orchestrator_service.api.auth import parse_tokens, tenant_for
+from chorus.orchestrator_service.api.connections import api_connections
+from chorus.orchestrator_service.api.event_stream import EventStreams
+from chorus.orchestrator_service.api.health_route import add_health_routes
 from chorus.orchestrator_service.api.metrics_route import add_metrics_route
 from chorus.orchestrator_service.api.profiles_route import add_profile_routes
-from chorus.runtime.app import create_celery_app
+from chorus.orchestrator_service.api.store_errors import add_store_error_handlers
 from chorus.runtime.enqueue import record_and_enqueue
 from chorus.runtime.profiles import load_profiles
 from chorus.settings import Settings
-from chorus.store.connection import async_redis_client
-from chorus.store.events import AsyncJobEvents
-from chorus.store.jobs import JobStore
 
 log = logging.getLogger(__name__)
-
-STREAM_MAX_S = 3600  # a client following longer reconnects with Last-Event-ID
 
 
 class JobAccepted(BaseModel):
@@ -53,24 +49,17 @@ class HttpProblem(Exception):
         self.status, self.message, self.headers = status, message, headers
 
 
-def _fingerprint(request: JobRequest) -> str:
-    body = request.model_dump_json(exclude={"job_id", "tenant"})
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
 def create_api(settings: Settings) -> FastAPI:
     tokens = parse_tokens(settings.api_tokens)
     profiles = load_profiles(settings)  # ConfigError naming the file and field: no start
-    store = JobStore.from_settings(settings)
-    celery = create_celery_app(settings)
-    events = AsyncJobEvents(
-        async_redis_client(settings, max_connections=limits.API_STREAM_CONNECTIONS)
-    )
+    connections = api_connections(settings)
+    store, celery = connections.store, connections.celery
+    streams = EventStreams(connections.events)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        await events.close()
+        await connections.close()
 
     api = FastAPI(title="Chorus API", version="1.0.0", lifespan=lifespan)
 
@@ -110,6 +99,8 @@ def create_api(settings: Settings) -> FastAPI:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
 
+    add_store_error_handlers(api)
+
     @api.exception_handler(Exception)
     async def crashed(_: Request, exc: Exception) -> JSONResponse:
         log.error("API request failed: %s", type(exc).__name__)
@@ -124,12 +115,16 @@ def create_api(settings: Settings) -> FastAPI:
         return found
 
     Tenant = Annotated[str, Depends(tenant)]
+    JobId = Annotated[str, PathParam(max_length=limits.MAX_JOB_ID_CHARS)]
 
     def owned(job_id: str, who: str) -> JobRecord:
-        record = store.find(job_id)
-        if record is None or record.request.tenant != who:
-            raise HttpProblem(404, f"no job {job_id!r}")  # another tenant's job does not exist
-        return record
+        """The caller's job, by the id the API answered with or the one they chose (stored
+        as `tenant_job_id`). Another tenant's job does not exist for them."""
+        for candidate in (job_id, tenant_job_id(who, job_id)):
+            record = store.find(candidate)
+            if record is not None and record.request.tenant == who:
+                return record
+        raise HttpProblem(404, f"no job {job_id!r}")
 
     @api.post("/v1/jobs", status_code=202, response_model=JobAccepted)
     def create_job(
@@ -139,27 +134,33 @@ def create_api(settings: Settings) -> FastAPI:
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> JobAccepted:
         # Only what the caller set: a profile's fields are the defaults of the rest.
-        given = build_request({**body.model_dump(exclude_unset=True), "tenant": who})
+        payload = {**body.model_dump(exclude_unset=True), "tenant": who}
+        if body.job_id:
+            # A chosen id is the caller's own: another tenant's same choice is another job,
+            # and nothing here tells whether it exists.
+            payload["job_id"] = tenant_job_id(who, body.job_id)
+        given = build_request(payload)
         request = profiles.resolve(given, inline_allowed=settings.inline_prompts)
         assert request.job_id is not None
         job_id = request.job_id
         if idempotency_key:
-            fingerprint = _fingerprint(request)
+            printed = fingerprint(request)
             bound_id, bound_print = store.claim_idempotency_key(
-                who, idempotency_key, job_id, fingerprint
+                who, idempotency_key, job_id, printed
             )
-            if bound_print != fingerprint:
+            if bound_print != printed:
                 raise HttpProblem(409, "Idempotency-Key already used with a different body")
             if bound_id != job_id:
                 return _accepted(response, owned(bound_id, who))
         existing = store.find(job_id)
         if existing is not None:
-            if existing.request.tenant != who or _fingerprint(existing.request) != _fingerprint(
-                request
-            ):
-                raise HttpProblem(409, f"job_id {job_id!r} is already in use")
+            if not same_job(existing.request, request):
+                raise HttpProblem(409, f"job_id {body.job_id or job_id!r} is already in use")
             return _accepted(response, existing)
-        return _accepted(response, record_and_enqueue(celery, store, settings, request))
+        try:
+            return _accepted(response, record_and_enqueue(celery, store, settings, request))
+        except JobIdInUse as exc:  # another request took the id since the check above
+            raise HttpProblem(409, f"job_id {body.job_id or job_id!r} is already in use") from exc
 
     def _accepted(response: Response, record: JobRecord) -> JobAccepted:
         location = f"/v1/jobs/{record.job_id}"
@@ -167,48 +168,23 @@ def create_api(settings: Settings) -> FastAPI:
         return JobAccepted(job_id=record.job_id, status=record.status, location=location)
 
     @api.get("/v1/jobs/{job_id}", response_model=JobRecord)
-    def get_job(job_id: str, who: Tenant) -> JobRecord:
+    def get_job(job_id: JobId, who: Tenant) -> JobRecord:
         return owned(job_id, who)
 
     @api.post("/v1/jobs/{job_id}/cancel", response_model=JobRecord)
-    def cancel_route(job_id: str, who: Tenant) -> JobRecord:
+    def cancel_route(job_id: JobId, who: Tenant) -> JobRecord:
         """Idempotent: a job already over is returned as it is."""
-        owned(job_id, who)
-        return store.cancel(job_id)[0]
+        return store.cancel(owned(job_id, who).job_id)[0]
 
     @api.get("/v1/jobs/{job_id}/events", response_class=StreamingResponse)
     async def job_events(
-        job_id: str,
+        job_id: JobId,
         who: Tenant,
         last_event_id: Annotated[str | None, Header(pattern=r"^\d+-\d+$")] = None,
-    ) -> StreamingResponse:
-        """Server-Sent Events from the job's stream; reconnect with `Last-Event-ID` to resume.
-
-        Followers wait on the event loop, not in the request thread pool: every `Client.wait`
-        is one open stream, and a pool thread each would soon leave none for other requests."""
-        await run_in_threadpool(owned, job_id, who)
-
-        async def stream() -> AsyncIterator[str]:
-            after = last_event_id or "0"
-            deadline = time.monotonic() + STREAM_MAX_S
-            while time.monotonic() < deadline:
-                # Read the status first: a job already final has all its events in the stream.
-                was_final = await events.over(job_id)
-                batch = await events.read(job_id, after, block_ms=1000)
-                if not batch:
-                    if was_final:
-                        return  # nothing more will come
-                    yield ": keep-alive\n\n"
-                    continue
-                for event in batch:
-                    after = event.id
-                    payload = json.dumps(event.data)
-                    yield f"id: {event.id}\nevent: {event.kind.value}\ndata: {payload}\n\n"
-                    if event.kind.is_last:
-                        return
-
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+    ) -> Response:
+        """Server-Sent Events from the job's stream; reconnect with `Last-Event-ID` to resume
+        (`event_stream.py`: what an open stream costs, and 503 when too many are open)."""
+        return streams.response(await run_in_threadpool(owned, job_id, who), last_event_id)
 
     @api.get("/v1/jobs", response_model=JobPage)
     def list_jobs(
@@ -236,24 +212,7 @@ def create_api(settings: Settings) -> FastAPI:
         more = len(rows) == limit and before is not None
         return JobPage(jobs=jobs, next_cursor=repr(before) if more else None)
 
-    @api.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @api.get("/readyz")
-    def readyz() -> JSONResponse:
-        checks = {"redis": False, "orchestrator": False, "worker": False}
-        try:
-            checks["redis"] = store.ping()
-            queues = celery.control.inspect(timeout=1.0).active_queues() or {}
-            names = {q["name"] for consumers in queues.values() for q in consumers}
-            checks["orchestrator"] = "orchestrator" in names
-            checks["worker"] = "subtasks" in names
-        except Exception as exc:
-            log.warning("readiness check failed: %s", type(exc).__name__)
-        ready = all(checks.values())
-        return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
-
+    add_health_routes(api, connections.probe, celery)
     add_metrics_route(api, settings)
     add_profile_routes(api, profiles, tenant)
     return api

@@ -6,15 +6,21 @@ bearer token (`CHORUS_METRICS_TOKEN`) rather than any tenant's.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+from collections.abc import Iterator
 from typing import Annotated
 
+import redis
 from fastapi import FastAPI, Header, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
 from chorus.settings import Settings
 from chorus.store.connection import redis_client
+from chorus.store.health import UNREACHABLE, health_families, probe
 from chorus.store.metrics import FleetCollector
 
 
@@ -27,9 +33,26 @@ def metrics_allowed(settings: Settings, authorization: str | None) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(expected.encode(), given.encode())
 
 
+class _ScrapeCollector(Collector):
+    """The store's health first: with Redis away or full a scrape still answers, saying so,
+    where the fleet's figures (which live in Redis) cannot be read."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+        self._fleet = FleetCollector(client)
+
+    def collect(self) -> Iterator[Metric]:
+        health = probe(self._redis)
+        yield from health_families(health)
+        if health.up:
+            # Gone since the probe: this scrape says up, the next one down.
+            with contextlib.suppress(*UNREACHABLE):
+                yield from list(self._fleet.collect())
+
+
 def add_metrics_route(api: FastAPI, settings: Settings) -> None:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(FleetCollector(redis_client(settings)))
+    registry.register(_ScrapeCollector(redis_client(settings, fail_fast=True)))
 
     @api.get("/metrics", include_in_schema=False, response_model=None)
     def metrics(

@@ -197,6 +197,11 @@ def submit(
 
 
 def _load(job_id: str) -> tuple[JobStore, JobRecord]:
+    from chorus.contract.models import job_id_problem
+
+    problem = job_id_problem(job_id)
+    if problem is not None:  # refused before Redis is asked: no key is built from it
+        raise bad_input(problem)
     store = _store(load_settings())
     with _reaching_redis():
         record = store.find(job_id)

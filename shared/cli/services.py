@@ -102,10 +102,12 @@ def api(
     from chorus.core.network import is_loopback
     from chorus.errors import ConfigError
     from chorus.orchestrator_service.api.app import create_api
+    from chorus.orchestrator_service.api.connections import allow_open_streams
     from chorus.runtime import logs
 
     settings = load_settings()
     logs.configure_logging("api", settings.log_format)
+    allow_open_streams()
     if settings.api_tokens is None and not is_loopback(host):
         raise bad_input(f"refusing to listen on {host} without CHORUS_API_TOKENS")
     try:

@@ -29,7 +29,7 @@ import httpx
 import chorus.errors as errors
 from chorus.client.wire import Call, Follower, JobPage, accepted, unavailable
 from chorus.contract.events import JobEvent
-from chorus.contract.models import JobRecord, JobStatus
+from chorus.contract.models import JobRecord, JobStatus, job_id_problem
 
 __all__ = ["DEFAULT_API_URL", "AsyncClient", "Client", "JobPage"]
 
@@ -78,6 +78,8 @@ class _Api(Generic[IdT, RecordT, PageT, EventsT]):
     ) -> IdT:  # fmt: skip
         """Submit a job; returns its id. The same body again under the same `idempotency_key`
         is the same job (another body under that key: ApiError 409)."""
+        if job_id is not None and (problem := job_id_problem(job_id)) is not None:
+            raise errors.InvalidRequest(problem)  # as the API would answer, without asking it
         given = {"task": task, "context": context, "options": options, "job_id": job_id}
         try:
             body = json.dumps({k: v for k, v in given.items() if v is not None}, allow_nan=False)

@@ -16,6 +16,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 import chorus.errors as errors
+from chorus.contract import limits
 from chorus.contract.events import EventKind, JobEvent
 from chorus.contract.models import JobRecord
 
@@ -60,6 +61,8 @@ class Call(Generic[T]):
         """A call about one job (by default: GET its record); a 404 means JobNotFound."""
         if not isinstance(job_id, str) or not job_id.strip():
             raise errors.InvalidRequest("job_id must be a non-empty string")
+        if len(job_id) > limits.MAX_JOB_ID_CHARS:
+            raise errors.InvalidRequest(f"job_id is over {limits.MAX_JOB_ID_CHARS} characters")
         path = f"/v1/jobs/{quote(job_id, safe='')}{action}"
         kwargs = {"method": "GET", "decode": JobRecord.model_validate, **kwargs}
         return Call(path=path, job_id=job_id, **kwargs)

@@ -34,7 +34,12 @@ UP_REDIS_PORT: Final = 6390
 # Connections a process's Redis pool holds beyond one per thread (heartbeat, ledger, API).
 REDIS_POOL_HEADROOM: Final = 16
 # Redis connections the API's event streams share (each follower holds one while it waits).
+# Also the most streams open at once: one more is refused with 503 rather than left waiting.
 API_STREAM_CONNECTIONS: Final = 512
+# An idle stream costs one XREAD per keep-alive; under a client's 30 s default read timeout.
+STREAM_KEEPALIVE_S: Final = 5.0
+# An idle stream asks whether its job still exists this often (its last event ends it sooner).
+STREAM_RECHECK_S: Final = 60.0
 
 # Timeouts and retention (seconds).
 DEFAULT_JOB_TTL_S: Final = 7 * 24 * 3600

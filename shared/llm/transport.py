@@ -23,9 +23,10 @@ MESSAGES_PATH = "/v1/messages"
 
 class ModelHttpClient(anthropic.DefaultHttpxClient):
     """The SDK's default client (its pool limits, keep-alive and proxy settings) with a
-    wall-clock deadline of `total_s` per request. Connecting and waiting for the headers are
-    bounded by httpx's own timeouts (each `total_s`); the body by the deadline, checked as each
-    chunk arrives, so a trickle ends at most one read after it."""
+    wall-clock deadline of `total_s` per request. Until the headers arrive httpx's timeouts
+    apply (connect, each write and each read within `total_s`); the reply's body, which a slow
+    server can trickle for ever, must be complete by the deadline, checked as each chunk
+    arrives, so a trickle ends at the first chunk past it."""
 
     def __init__(self, total_s: float, transport: httpx2.BaseTransport | None = None) -> None:
         if transport is None:
@@ -48,9 +49,10 @@ class ModelHttpClient(anthropic.DefaultHttpxClient):
         except BaseException:
             response.close()
             raise
-        if response.is_success and request.url.path.endswith(MESSAGES_PATH):
-            if not is_message(response.content):
-                raise anthropic.APIResponseValidationError(response, None)
+        replied = response.is_success and request.url.path.endswith(MESSAGES_PATH)
+        if replied and not is_message(response.content):
+            # An SDK error passes through its client unwrapped, to `classify_model_error`.
+            raise anthropic.APIResponseValidationError(response, None)
         return response
 
 

@@ -82,6 +82,11 @@ def job_of_message(name: str, kwargs: Any, task_id: str | None) -> str | None:
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     url = settings.redis_url.get_secret_value()
+    # A sentinel:// URL: kombu's transport and Celery's backend ask the sentinels for the
+    # master on every reconnect, so both follow a failover.
+    failover = sentinel.transport_options(settings) if sentinel.is_sentinel_url(url) else {}
+    if failover:
+        url = sentinel.full_url(url)
     transport_options = {
         # Must outlast the slowest subtask: until then a dead worker's message waits (the
         # delivery ledger in chorus.runtime.redelivery hands it back far sooner).
@@ -90,9 +95,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_connect_timeout": limits.REDIS_CONNECT_TIMEOUT_S,
         "health_check_interval": limits.REDIS_HEALTH_CHECK_S,
         "retry_on_timeout": True,
-        # A sentinel:// URL: kombu's transport and Celery's backend ask the sentinels for the
-        # master on every reconnect, so both follow a failover.
-        **(sentinel.transport_options(settings) if sentinel.is_sentinel_url(url) else {}),
+        **failover,
     }
     tls = tls_options(settings)
     return {

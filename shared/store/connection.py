@@ -52,14 +52,18 @@ def redis_client(settings: Settings, *, fail_fast: bool = False) -> redis.Redis:
 
 
 def async_redis_client(
-    settings: Settings, *, max_connections: int, fail_fast: bool = False
+    settings: Settings, *, max_connections: int, fail_fast: bool = False, block_s: float = 0.0
 ) -> redis.asyncio.Redis:
     """The same connections for asyncio code: many followers of event streams share one
-    event loop, each holding a connection while it waits, none holding a thread."""
+    event loop, each holding a connection while it waits, none holding a thread.
+
+    `block_s`: the longest a command may wait on the server (XREAD BLOCK). A fail-fast
+    client's replies may take that much longer, or every blocking read would time out."""
     options = _options(settings)
     retries = _retries(settings)
     if fail_fast:
         options.update(_fail_fast_options())
+        options["socket_timeout"] += block_s
         retries = 0
     options["max_connections"] = max_connections
     options["retry"] = AsyncRetry(_backoff(), retries=retries)

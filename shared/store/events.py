@@ -12,9 +12,14 @@ import redis.asyncio
 
 from chorus.contract import names
 from chorus.contract.events import MAX_EVENTS_PER_JOB, EventKind, JobEvent, event_fields
-from chorus.contract.models import JobRecord
+from chorus.contract.models import JobStatus
 
 _READ_COUNT = 100
+_STATUS_LUA = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+return cjson.decode(raw)['status']
+"""
 _Reply = list[tuple[str, list[tuple[str, dict[str, str]]]]]
 
 
@@ -48,15 +53,20 @@ class JobEvents:
 class AsyncJobEvents:
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self._redis = client
+        self._status = client.register_script(_STATUS_LUA)
 
-    async def read(self, job_id: str, after: str = "0", *, block_ms: int = 1000) -> list[JobEvent]:
+    async def read(
+        self, job_id: str, after: str = "0", *, block_ms: int | None = 1000
+    ) -> list[JobEvent]:
+        """As `JobEvents.read`; `block_ms=None` answers at once."""
         key = names.job_events_key(job_id)
         return _events(await self._redis.xread({key: after}, count=_READ_COUNT, block=block_ms))
 
     async def over(self, job_id: str) -> bool:
-        """True when no more events will come: the job is final, or gone."""
-        raw = await self._redis.get(names.job_key(job_id))
-        return raw is None or JobRecord.model_validate_json(raw).status.is_final
+        """True when no more events will come: the job is final, or gone. Redis picks the
+        status out of the record, so a check costs a short reply, not a record to parse."""
+        status = await self._status(keys=[names.job_key(job_id)])
+        return status is None or JobStatus(status).is_final
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -3,16 +3,16 @@ is the master now. Chorus's own clients, kombu's broker and Celery's result back
 them again whenever they reconnect, so after a failover every process finds the new master.
 
 The URL is kombu's and Celery's form, one `sentinel://[user:password@]host[:port][/db]` part
-per sentinel joined by `;`. The password in the URL is the data nodes' (kombu and Celery read
-it, and the database, from the first part); the sentinels' own password and the master's name
-are settings (`CHORUS_REDIS_SENTINEL_PASSWORD`, `CHORUS_REDIS_SENTINEL_MASTER`).
+per sentinel joined by `;`. The password in the URL is the data nodes'; it and the database
+may be given in the first part only (`full_url` repeats them in every part for kombu and
+Celery). The sentinels' own password and the master's name are settings (`CHORUS_REDIS_SENTINEL_PASSWORD`, `CHORUS_REDIS_SENTINEL_MASTER`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import redis
 import redis.asyncio
@@ -41,6 +41,19 @@ class SentinelURL:
         """Connection arguments for the data nodes (the sentinels' come from settings)."""
         found = {"username": self.username, "password": self.password}
         return {"db": self.db, **{k: v for k, v in found.items() if v is not None}}
+
+    def url(self, *, masked: bool = False) -> str:
+        """Every part with the credentials and database. Kombu reads them from the part it
+        is connecting through, and after an error it moves on to the next part: one without
+        them would reach the data nodes unauthenticated, or the wrong database."""
+        auth = quote(self.username or "", safe="")
+        if self.password:
+            auth += ":***" if masked else ":" + quote(self.password, safe="")
+        auth += "@" if auth else ""
+        return ";".join(
+            f"{SCHEME}://{auth}{f'[{host}]' if ':' in host else host}:{port}/{self.db}"
+            for host, port in self.sentinels
+        )
 
 
 def is_sentinel_url(url: str) -> bool:
@@ -71,7 +84,7 @@ def parse_sentinel_url(url: str) -> SentinelURL:
         if first is None:
             first = own
         elif any(mine not in (None, theirs) for mine, theirs in zip(own, first, strict=True)):
-            # Kombu and Celery would silently use the first part's; say so instead.
+            # Kombu would use whichever part it is connected through: refuse to guess.
             raise ConfigError(
                 "REDIS_URL: the sentinel:// parts disagree on user, password or database"
             )
@@ -83,18 +96,12 @@ def parse_sentinel_url(url: str) -> SentinelURL:
 
 def describe(url: str, master: str) -> str:
     """The sentinels, database and master name for people; a password masked."""
-    target = parse_sentinel_url(url)
-    auth = ""
-    if target.password:
-        auth = f"{target.username or ''}:***@"
-    elif target.username:
-        auth = f"{target.username}@"
-    # Kombu and Celery take the credentials from the first part: show them there.
-    hosts = ";".join(
-        f"{SCHEME}://{auth if n == 0 else ''}{host}:{port}"
-        for n, (host, port) in enumerate(target.sentinels)
-    )
-    return f"{hosts}/{target.db} (master {master})"
+    return f"{parse_sentinel_url(url).url(masked=True)} (master {master})"
+
+
+def full_url(url: str) -> str:
+    """The URL for kombu and Celery: the first part's credentials and database in every part."""
+    return parse_sentinel_url(url).url()
 
 
 def sentinel_kwargs(settings: Settings, *, timeout_s: float) -> dict[str, Any]:

@@ -113,10 +113,11 @@ def test_tenants_see_only_their_jobs_and_bad_tokens_get_401(api: Api) -> None:
     assert api.call("GET", f"/v1/jobs/{body['job_id']}", token=BOB)[0] == 404
     listed = api.call("GET", "/v1/jobs?limit=100", token=BOB)[2]["jobs"]
     assert body["job_id"] not in {j["job_id"] for j in listed}
-    # Bob cannot claim Alice's job id either.
-    assert (
-        api.call("POST", "/v1/jobs", {"task": "x", "job_id": body["job_id"]}, token=BOB)[0] == 409
-    )
+    # Alice's job id means nothing to Bob: his job under it is his own, and hers is untouched.
+    taken = {"task": "x", "job_id": body["job_id"]}
+    status, _, his = api.call("POST", "/v1/jobs", taken, token=BOB)
+    assert status == 202 and his["job_id"] != body["job_id"]
+    assert api.call("GET", f"/v1/jobs/{body['job_id']}")[2]["request"]["task"] == "Alice's job"
     for token in (None, "wrong-token-0123456789"):
         status, headers, error = api.call("GET", "/v1/jobs", token=token)
         assert status == 401 and headers["www-authenticate"] == "Bearer" and error["error"]

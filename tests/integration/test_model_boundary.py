@@ -3,6 +3,7 @@ classified `ModelCallError` within its deadline; never a crash, never a call tha
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 
 import pytest
@@ -88,13 +89,18 @@ def test_a_trickling_endpoint_is_cut_off_at_the_calls_deadline(
     # One byte a second: no single read comes near the 3 s timeout, only the deadline ends it.
     sim.set_faults([{"match": PLANNING_CALL, "trickle_s": 1}])
     client = ModelClient(settings.model_copy(update={"model_timeout_s": 3}))
+    request = build_request({"task": "Plan a picnic."})
     started = time.monotonic()
+    # Called from a helper thread only so that a regression fails here instead of hanging.
+    pool = concurrent.futures.ThreadPoolExecutor(1)
     try:
+        call = pool.submit(client.plan, request, model=PLANNER, max_tokens=500)
         with pytest.raises(ModelCallError) as caught:
-            client.plan(build_request({"task": "Plan a picnic."}), model=PLANNER, max_tokens=500)
+            call.result(timeout=10)
+        elapsed = time.monotonic() - started
     finally:
+        pool.shutdown(wait=False)
         client.close()
-    elapsed = time.monotonic() - started
     assert 3 <= elapsed < 5, elapsed
     assert caught.value.retryable
     assert caught.value.message == "timeout: no complete reply within 3s"

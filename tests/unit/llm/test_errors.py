@@ -72,7 +72,11 @@ def test_a_reply_that_is_not_a_message_is_a_retryable_invalid_response() -> None
     [
         (b"", None, "invalid_response: 200 no content-type: ''"),
         (b'{"a": 1}', "application/json; charset=utf-8", "200 application/json: '{\"a\": 1}'"),
-        (b"line one\r\nline\ttwo\x00\xff", "text/plain", "200 text/plain: 'line one line two?\ufffd'"),
+        (
+            b"line one\r\nline\ttwo\x00\xff",
+            "text/plain",
+            "200 text/plain: 'line one line two?\ufffd'",
+        ),
     ],
 )
 def test_invalid_response_messages_name_status_type_and_first_bytes(

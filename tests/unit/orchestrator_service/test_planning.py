@@ -227,7 +227,9 @@ def test_a_retryable_model_error_retries_within_the_backoff_window(
     with pytest.raises(RetryLater) as caught:
         run(rig, payload(), retries=retries, dispatch=dispatch)
     assert 0 <= caught.value.countdown <= window
-    assert caught.value.reason == "overloaded" and caught.value.kwargs is None
+    assert caught.value.reason == "overloaded"
+    # The retry carries this delivery's planning claim, so it finds the claim its own again.
+    assert caught.value.kwargs == {**payload(), "planning_claim": "task-1", "planning_waits": 0}
     assert rig.store.retries == {"plan": 1}
     assert rig.store.record(JOB).status is JobStatus.PLANNING
     assert dispatch.calls == [] and rig.events.emitted == []
@@ -497,7 +499,7 @@ def test_a_retry_later_raised_inside_is_passed_on_untouched(rig: Rig, retries: i
 
 def test_plan_job_returns_the_running_record(rig: Rig) -> None:
     request = JobRequest(task="t", job_id=JOB, options=JobOptions(max_subtasks=1))
-    record = plan_job(rig.deps, request, retries=0)
+    record = plan_job(rig.deps, request, retries=0, claimant="task-1")
     assert record.status is JobStatus.RUNNING and record == rig.store.record(JOB)
     assert record.updated_at == rig.clock()
 

@@ -46,8 +46,8 @@ def test_a_url_kombu_would_misread_is_a_config_error_without_its_secret(url: str
 def test_location_names_every_sentinel_and_the_master_never_a_password() -> None:
     settings = Settings(redis_url=URL, redis_sentinel_master="jobs")
     assert redis_location(settings) == (
-        "sentinel://:***@10.0.0.1:26379;sentinel://10.0.0.2:26380;sentinel://10.0.0.3:26379/2"
-        " (master jobs)"
+        "sentinel://:***@10.0.0.1:26379/2;sentinel://:***@10.0.0.2:26380/2;"
+        "sentinel://:***@10.0.0.3:26379/2 (master jobs)"
     )
     assert redis_location(Settings(redis_url="redis://:pw@h:6380/1")) == "redis://:***@h:6380/1"
     assert "cret" not in _safe(URL) and _safe(URL).count("sentinel://") == 3
@@ -58,7 +58,12 @@ def test_broker_and_backend_get_the_master_name_and_the_sentinels_password() -> 
         redis_url=URL, redis_sentinel_master="jobs", redis_sentinel_password=SecretStr("sp")
     )
     config = celery_config(settings)
-    assert config["broker_url"] == config["result_backend"] == URL
+    # Kombu reads the password and database from the part it is on, and after an error moves
+    # on to the next: every part carries them.
+    assert config["broker_url"] == config["result_backend"] == (
+        "sentinel://:s%40cret@10.0.0.1:26379/2;sentinel://:s%40cret@10.0.0.2:26380/2;"
+        "sentinel://:s%40cret@10.0.0.3:26379/2"
+    )
     for key in ("broker_transport_options", "result_backend_transport_options"):
         options = config[key]
         assert options["master_name"] == "jobs"

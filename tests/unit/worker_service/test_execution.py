@@ -21,6 +21,7 @@ from chorus.contract.models import (
 from chorus.core.rates import estimate_input_tokens
 from chorus.errors import RetryLater
 from chorus.worker_service.execution import execute
+from chorus.worker_service.refusals import Refused
 from tests.support.factories import T0
 from tests.support.schemas import FINDINGS
 from tests.support.standins import (
@@ -41,7 +42,9 @@ DEADLINE_STOP = "deadline_exceeded: the job's limit was reached before this subt
 
 @pytest.fixture
 def rig() -> Rig:
-    return make_rig()
+    rig = make_rig()
+    rig.store.put(planned_record())  # the job owns subtasks 0-2, as planning would store it
+    return rig
 
 
 def message(
@@ -83,12 +86,12 @@ def spend(rig: Rig, tokens: int, usd: float) -> None:
     )
 
 
-def run(rig: Rig, body: dict[str, Any], node: str | None = NODE) -> SubtaskResult | None:
+def run(rig: Rig, body: dict[str, Any], node: str | None = NODE) -> SubtaskResult | Refused:
     return execute(rig.deps, body, node=node)
 
 
-def ok(outcome: SubtaskResult | None) -> SubtaskResult:
-    assert outcome is not None
+def ok(outcome: SubtaskResult | Refused) -> SubtaskResult:
+    assert isinstance(outcome, SubtaskResult), outcome
     return outcome
 
 
@@ -362,11 +365,13 @@ def test_a_malformed_message_naming_a_subtask_stores_it_as_failed(
         {"job_id": 7, "subtask": {"index": 0}},
     ],
 )
-def test_a_malformed_message_naming_no_subtask_returns_none_and_stores_nothing(
+def test_a_malformed_message_naming_no_subtask_is_refused_and_stores_nothing(
     rig: Rig, body: dict[str, Any]
 ) -> None:
-    assert run(rig, body) is None
-    assert rig.store.is_empty and rig.events.emitted == [] and rig.model.calls == 0
+    refused = run(rig, body)
+    assert isinstance(refused, Refused) and refused.reason
+    assert rig.store.results(JOB) == {} and rig.store.control(JOB).spent_tokens == 0
+    assert rig.events.emitted == [] and rig.model.calls == 0
 
 
 # -- typed outputs ------------------------------------------------------------------------

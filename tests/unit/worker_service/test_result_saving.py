@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 import redis
 
-from chorus.contract.models import Budget, Subtask, SubtaskAssignment, SubtaskStatus
+from chorus.contract.models import (
+    Budget,
+    Subtask,
+    SubtaskAssignment,
+    SubtaskResult,
+    SubtaskStatus,
+)
 from chorus.errors import ResultNotStored, RetryLater
 from chorus.worker_service.execution import execute
 from tests.support.factories import T0
@@ -43,7 +49,7 @@ def rig() -> Rig:
 def test_a_reply_is_stored_once_redis_answers_again(rig: Rig) -> None:
     rig.store.fail_next("save_result", *down(3))
     result = execute(rig.deps, message())
-    assert result is not None and result.status is SubtaskStatus.SUCCEEDED
+    assert isinstance(result, SubtaskResult) and result.status is SubtaskStatus.SUCCEEDED
     assert rig.store.results(JOB)[0].output == result.output
     assert rig.sleep.calls == [1.0, 2.0, 4.0]
     assert len(rig.model.subtask_calls) == 1  # the reply was kept, never asked for again

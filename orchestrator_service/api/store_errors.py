@@ -1,0 +1,53 @@
+"""Redis away or full, answered in one place for every route: 503 with what is wrong, never
+a 500 and never a minute of waiting (the API's Redis clients and its Celery publisher are
+fail-fast, so the error comes within `limits.FAIL_FAST_REDIS_S`)."""
+
+from __future__ import annotations
+
+import logging
+
+import kombu.exceptions
+import redis
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from chorus.store.health import UNREACHABLE
+
+log = logging.getLogger(__name__)
+
+STORE_UNAVAILABLE = "store unavailable"
+STORE_FULL = "store full: Redis is out of memory; try again later"
+RETRY_AFTER_S = 2
+
+
+def store_problem(exc: BaseException | None) -> str | None:
+    """What an error says about the store, if anything. Kombu re-raises Redis's errors as
+    its own, the original as the cause, so the whole chain is read."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, redis.exceptions.OutOfMemoryError):
+            return STORE_FULL
+        if isinstance(exc, (*UNREACHABLE, kombu.exceptions.OperationalError)):
+            return STORE_UNAVAILABLE
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def store_error_response(problem: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": problem}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)}
+    )
+
+
+def add_store_error_handlers(api: FastAPI) -> None:
+    async def store_error(_: Request, exc: Exception) -> JSONResponse:
+        problem = store_problem(exc)
+        if problem is None:
+            log.error("API request failed: %s", type(exc).__name__)
+            return JSONResponse({"error": "internal error"}, status_code=500)
+        log.warning("API request refused, %s: %s", problem, type(exc).__name__)
+        return store_error_response(problem)
+
+    api.add_exception_handler(redis.RedisError, store_error)
+    api.add_exception_handler(kombu.exceptions.KombuError, store_error)
