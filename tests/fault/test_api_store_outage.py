@@ -110,11 +110,12 @@ def _serves_again(rig: Rig, job_id: str) -> None:
 def test_redis_stopped_every_route_503_at_once_then_serves_again(rig: Rig) -> None:
     job_id = _submit(rig)
     with rig.api.stream("GET", f"/v1/jobs/{job_id}/events") as open_stream:
-        assert next(open_stream.iter_lines()) == ": keep-alive"
+        lines = open_stream.iter_lines()
+        assert next(lines) == ": keep-alive"
         rig.redis.stop()  # SIGTERM: the append-only file is flushed, the port refuses
         # An open stream cannot turn into a 503: it ends, and its client reconnects.
         started = time.monotonic()
-        for _ in open_stream.iter_lines():
+        for _ in lines:
             assert time.monotonic() - started < 15
     _every_store_route_answers_503_fast(rig, job_id)
 
