@@ -28,6 +28,7 @@ OPTIONAL_VALUES = (
     "anthropic_api_key",
     "anthropic_base_url",
     "redis_tls_ca_file",
+    "redis_sentinel_password",
     "simulator_api_key",
     "api_tokens",
     "metrics_token",

@@ -22,15 +22,16 @@ RETRY_AFTER_S = 2
 
 def store_problem(exc: BaseException | None) -> str | None:
     """What an error says about the store, if anything. Kombu re-raises Redis's errors as
-    its own, the original as the cause, so the whole chain is read."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, redis.exceptions.OutOfMemoryError):
-            return STORE_FULL
-        if isinstance(exc, (*UNREACHABLE, kombu.exceptions.OperationalError)):
-            return STORE_UNAVAILABLE
+    its own (an out-of-memory refusal as an OperationalError), the original as the cause, so
+    the whole chain is read."""
+    chain: list[BaseException] = []
+    while exc is not None and all(exc is not seen for seen in chain):
+        chain.append(exc)
         exc = exc.__cause__ or exc.__context__
+    if any(isinstance(e, redis.exceptions.OutOfMemoryError) for e in chain):
+        return STORE_FULL
+    if any(isinstance(e, (*UNREACHABLE, kombu.exceptions.OperationalError)) for e in chain):
+        return STORE_UNAVAILABLE
     return None
 
 
@@ -49,5 +50,6 @@ def add_store_error_handlers(api: FastAPI) -> None:
         log.warning("API request refused, %s: %s", problem, type(exc).__name__)
         return store_error_response(problem)
 
-    api.add_exception_handler(redis.RedisError, store_error)
-    api.add_exception_handler(kombu.exceptions.KombuError, store_error)
+    # kombu.exceptions.ChannelError is py-amqp's, outside KombuError.
+    for kind in (redis.RedisError, kombu.exceptions.KombuError, kombu.exceptions.ChannelError):
+        api.add_exception_handler(kind, store_error)

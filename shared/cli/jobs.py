@@ -81,12 +81,13 @@ def _store(settings: Settings) -> JobStore:
     """A store whose commands fail within seconds when Redis is away (the default client
     retries for about a minute, which at a prompt looks like a hang); Redis is pinged first."""
     from chorus.store.connection import redis_client
+
+    client = redis_client(settings, fail_fast=True)
+    with _reaching_redis():
+        client.ping()  # before the store's imports, to say Redis is away as soon as can be
     from chorus.store.jobs import JobStore
 
-    store = JobStore(redis_client(settings, fail_fast=True), ttl_s=settings.job_ttl_s)
-    with _reaching_redis():
-        store.ping()
-    return store
+    return JobStore(client, ttl_s=settings.job_ttl_s)
 
 
 @contextmanager
@@ -143,15 +144,9 @@ def submit(
     ] = None,
 ) -> None:
     """Validate and enqueue a job. Exit 2 on bad input (nothing is enqueued)."""
-    from chorus.cli import render
     from chorus.contract.models import JobStatus
     from chorus.core.submission import build_request
     from chorus.errors import InvalidRequest, JobTimeout
-    from chorus.runtime.app import create_celery_app
-    from chorus.runtime.enqueue import record_and_enqueue
-    from chorus.store.connection import redis_client
-    from chorus.store.events import JobEvents
-    from chorus.store.jobs import JobStore, wait_for_job
 
     # Only what was given: a profile's fields are the defaults of the rest.
     given = {"max_subtasks": max_subtasks, "synthesize": synthesize, "profile": profile}
@@ -167,6 +162,14 @@ def submit(
     except InvalidRequest as exc:
         raise bad_input(str(exc)) from exc
     store = _store(settings)
+    # Celery and the rest only once Redis answered: Redis away is said that much sooner.
+    from chorus.cli import render
+    from chorus.runtime.app import create_celery_app
+    from chorus.runtime.enqueue import record_and_enqueue
+    from chorus.store.connection import redis_client
+    from chorus.store.events import JobEvents
+    from chorus.store.jobs import JobStore, wait_for_job
+
     app = create_celery_app(settings, fail_fast=True)
     with _reaching_redis():
         try:

@@ -26,8 +26,7 @@ class WireModel(BaseModel):
 
 
 def job_id_problem(value: object) -> str | None:
-    """Why `value` cannot be a job id (None: it can). Every door checks it, task messages
-    included, so no key or log line is ever built from an unbounded id."""
+    """Why `value` cannot be a job id (None: it can): checked at every door, tasks included."""
     return None if isinstance(value, str) and _JOB_ID_RE.fullmatch(value) else JOB_ID_RULE
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 
@@ -46,7 +47,7 @@ class ReconcileStore:
     def hold_lease(self, holder: str, ttl_s: float) -> bool:
         """True while `holder` is the one process sweeping (taken when free, kept by
         renewing it before `ttl_s` runs out)."""
-        args = [holder, int(ttl_s * 1000)]
+        args: list[str | int] = [holder, int(ttl_s * 1000)]
         return bool(self._lease(keys=[names.RECONCILER_LEASE_KEY], args=args))
 
     def release_lease(self, holder: str) -> None:
@@ -79,7 +80,10 @@ class ReconcileStore:
         """Attempts begun per subtask index, from the job's `subtask_started` events: the
         calls a re-dispatched subtask has already cost, whatever became of their replies."""
         counts: Counter[int] = Counter()
-        for _, fields in self._redis.xrange(names.job_events_key(job_id)):
+        entries = cast(
+            list[tuple[str, dict[str, str]]], self._redis.xrange(names.job_events_key(job_id))
+        )
+        for _, fields in entries:
             if fields.get("kind") == EventKind.SUBTASK_STARTED.value:
                 index = json.loads(fields.get("data", "{}")).get("index")
                 if isinstance(index, int):

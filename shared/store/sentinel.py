@@ -5,7 +5,8 @@ them again whenever they reconnect, so after a failover every process finds the 
 The URL is kombu's and Celery's form, one `sentinel://[user:password@]host[:port][/db]` part
 per sentinel joined by `;`. The password in the URL is the data nodes'; it and the database
 may be given in the first part only (`full_url` repeats them in every part for kombu and
-Celery). The sentinels' own password and the master's name are settings (`CHORUS_REDIS_SENTINEL_PASSWORD`, `CHORUS_REDIS_SENTINEL_MASTER`).
+Celery). The sentinels' own password and the master's name are settings
+(`CHORUS_REDIS_SENTINEL_PASSWORD`, `CHORUS_REDIS_SENTINEL_MASTER`).
 """
 
 from __future__ import annotations

@@ -109,12 +109,6 @@ def test_redis_out_of_memory_for_10s_mid_job(stack_factory: StackFactory, workdi
         )
     finally:
         if stack is not None:
-            import os
-            if os.environ.get("DEBUG_LOGS"):
-                for p in stack.processes:
-                    for line in p.log_text().splitlines():
-                        if any(w in line for w in ("WARNING", "ERROR", "rror", "nothing in flight", "handed back")):
-                            print(p.name, line[:300])
             stack.stop()
         redis_proc.stop()
 

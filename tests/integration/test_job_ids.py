@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,7 @@ def test_the_same_job_id_again_is_a_no_op_and_a_different_request_is_rejected(
 
 
 def test_two_run_job_messages_at_once_plan_once_and_dispatch_once(
-    jobs: JobRunner, sim: SimulatorControl
+    jobs: JobRunner, sim: SimulatorControl, chorus_stack: LocalStack, redis_client: redis.Redis
 ) -> None:
     job_id = unique("twin")
     task = f"Compare two retry strategies ({job_id})"
@@ -118,6 +119,13 @@ def test_two_run_job_messages_at_once_plan_once_and_dispatch_once(
         assert sum(subtask.description in text for text in worker_calls) == 1
     assert len(jobs.events(job_id, EventKind.PLANNED)) == 1
     assert len(jobs.events(job_id, EventKind.SUBTASK_STARTED)) == record.subtasks_total
+    # The claim names the delivery, not the task id: two messages under one task id differ.
+    holder = redis_client.get(names.job_planning_claim_key(job_id))
+    assert holder and holder not in (first.id, second.id)
+    # They did meet: one waited for the other's plan rather than plan it again.
+    waited = f"planning {job_id}: another delivery holds the claim"
+    orchestrator = chorus_stack.process("orchestrator")
+    wait_until(lambda: waited in orchestrator.log_text(), timeout_s=10, what="the wait")
 
 
 # -- subtask messages a job does not own ----------------------------------------------------
@@ -263,11 +271,9 @@ def test_another_tenants_job_id_is_free_for_the_caller(api_url: str) -> None:
     assert same.status_code == 202 and same.json()["job_id"] == alice_id
 
     for token, job_id in ((ALICE, alice_id), (BOB, bob_id), (BOB, again.json()["job_id"])):
-        wait_until(
-            lambda t=token, j=job_id: (
-                call(api_url, "GET", f"/v1/jobs/{j}", t).json()["status"]
-                in ("succeeded", "partial", "failed")
-            ),
-            timeout_s=WAIT_S,
-            what=f"job {job_id}",
-        )
+        wait_until(partial(finished, api_url, token, job_id), timeout_s=WAIT_S, what=job_id)
+
+
+def finished(url: str, token: str, job_id: str) -> bool:
+    status = call(url, "GET", f"/v1/jobs/{job_id}", token).json()["status"]
+    return bool(JobStatus(status).is_final)

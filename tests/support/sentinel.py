@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -59,43 +60,15 @@ class SentinelCluster:
     def master_address(self) -> tuple[str, int]:
         """Where the sentinels say the master is now."""
         for port in self.sentinel_ports:
+            client = self._ask(port)
             try:
-                host, master_port = self._ask(port).sentinel_get_master_addr_by_name(MASTER_NAME)
-                return str(host), int(master_port)
+                address: Any = client.sentinel_get_master_addr_by_name(MASTER_NAME)
+                return str(address[0]), int(address[1])
             except redis.ConnectionError:
                 continue
+            finally:
+                client.close()
         raise AssertionError("no sentinel answered")
-
-    def revive_old_master(self) -> None:
-        """Start the killed master again, empty, as a replica of the promoted one (the
-        sentinels would convert it themselves, but only after several seconds)."""
-        new_master = str(self.replica_port)
-        self.old_master = self._data_node(
-            "old-master", self.master_port, "--replicaof", "127.0.0.1", new_master
-        )
-        wait_until(self._old_master_ready, timeout_s=20, what="the old master to rejoin")
-
-    def switch_over(self) -> None:
-        """A planned failover (SENTINEL FAILOVER): the current master is demoted to a replica
-        while clients still hold connections to it."""
-        client = self._ask(self.sentinel_ports[0])
-        try:
-            client.sentinel_failover(MASTER_NAME)
-        finally:
-            client.close()
-
-    def _old_master_ready(self) -> bool:
-        client = self._ask(self.sentinel_ports[0])
-        try:
-            replicas = client.sentinel_slaves(MASTER_NAME)
-        finally:
-            client.close()
-        return any(
-            int(r["port"]) == self.master_port
-            and not (r["is_sdown"] or r["is_odown"])
-            and r.get("master-link-status") == "ok"
-            for r in replicas
-        )
 
     def _data_node(self, name: str, port: int, *extra: str) -> ManagedProcess:
         data_dir = self.workdir / f"{name}-{port}"
@@ -160,7 +133,7 @@ class SentinelCluster:
         for port in self.sentinel_ports:
             client = self._ask(port)
             try:
-                state = client.sentinel_master(MASTER_NAME)
+                state: Any = client.sentinel_master(MASTER_NAME)
             finally:
                 client.close()
             others = int(state.get("num-other-sentinels", 0))

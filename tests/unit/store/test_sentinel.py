@@ -1,6 +1,7 @@
 """A sentinel:// REDIS_URL: parsed the way kombu and Celery read it, described without its
 password, and handed to the broker, the result backend and Chorus's own clients."""
 
+import kombu.transport.redis
 import pytest
 import redis.sentinel
 from pydantic import SecretStr
@@ -8,6 +9,7 @@ from pydantic import SecretStr
 from chorus.cli.up import _safe
 from chorus.errors import ConfigError
 from chorus.runtime.app import celery_config
+from chorus.runtime.redelivery import KOMBU_UNACKED, KOMBU_UNACKED_INDEX
 from chorus.settings import Settings
 from chorus.store.connection import redis_client, redis_location, tls_options
 from chorus.store.sentinel import SentinelURL, parse_sentinel_url
@@ -60,9 +62,13 @@ def test_broker_and_backend_get_the_master_name_and_the_sentinels_password() -> 
     config = celery_config(settings)
     # Kombu reads the password and database from the part it is on, and after an error moves
     # on to the next: every part carries them.
-    assert config["broker_url"] == config["result_backend"] == (
-        "sentinel://:s%40cret@10.0.0.1:26379/2;sentinel://:s%40cret@10.0.0.2:26380/2;"
-        "sentinel://:s%40cret@10.0.0.3:26379/2"
+    assert (
+        config["broker_url"]
+        == config["result_backend"]
+        == (
+            "sentinel://:s%40cret@10.0.0.1:26379/2;sentinel://:s%40cret@10.0.0.2:26380/2;"
+            "sentinel://:s%40cret@10.0.0.3:26379/2"
+        )
     )
     for key in ("broker_transport_options", "result_backend_transport_options"):
         options = config[key]
@@ -85,3 +91,10 @@ def test_own_clients_find_the_master_through_the_sentinels() -> None:
     asked = pool.sentinel_manager.sentinels
     assert [s.connection_pool.connection_kwargs["port"] for s in asked] == [26379, 26380, 26379]
     assert asked[0].connection_pool.connection_kwargs["password"] == "sp"
+
+
+def test_the_sentinel_transport_keeps_what_the_delivery_ledger_relies_on() -> None:
+    channel = kombu.transport.redis.SentinelChannel
+    assert (channel.unacked_key, channel.unacked_index_key) == (KOMBU_UNACKED, KOMBU_UNACKED_INDEX)
+    # broker_compat adjusts kombu's Channel: the sentinel channel must inherit both changes.
+    assert "QoS" not in vars(channel) and "do_restore" not in vars(channel)
