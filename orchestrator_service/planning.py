@@ -198,11 +198,11 @@ def plan_job(deps: TaskDeps, request: JobRequest, *, retries: int, claimant: str
 
 
 def _plan_save_deadline(deps: TaskDeps, record: JobRecord, now: datetime) -> datetime:
-    limits = [now + timedelta(seconds=deps.settings.result_save_cap_s)]
+    bounds = [now + timedelta(seconds=deps.settings.result_save_cap_s)]
     deadline = records.budget_of(record).deadline_at
     if deadline is not None:
-        limits.append(deadline)
-    return min(limits)
+        bounds.append(deadline)
+    return min(bounds)
 
 
 @dataclass

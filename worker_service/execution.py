@@ -211,13 +211,13 @@ def _save_deadline(
     """The earliest of: the cap from the first failure, the job's deadline, and the point
     where kombu would restore this message (a redelivery would call the model again)."""
     settings = deps.settings
-    limits = [
+    bounds = [
         now + timedelta(seconds=settings.result_save_cap_s),
         began + timedelta(seconds=settings.visibility_timeout_s - retry.VISIBILITY_MARGIN_S),
     ]
     if assignment.budget.deadline_at is not None:
-        limits.append(assignment.budget.deadline_at)
-    return min(limits)
+        bounds.append(assignment.budget.deadline_at)
+    return min(bounds)
 
 
 def _failed(

@@ -61,7 +61,11 @@ class ProcessLifecycle:
             heartbeat_ttl_s=self.settings.heartbeat_ttl_s,
         )
         self.ledger.beat()
-        self.heartbeat = HeartbeatThread(self.ledger, interval_s=self.settings.heartbeat_interval_s)
+        self.heartbeat = HeartbeatThread(
+            self.ledger,
+            interval_s=self.settings.heartbeat_interval_s,
+            ttl_s=self.settings.heartbeat_ttl_s,
+        )
         self.heartbeat.start()
         consumed = getattr(getattr(sender, "app", None), "amqp", None)
         queues = set(getattr(getattr(consumed, "queues", None), "consume_from", None) or ())

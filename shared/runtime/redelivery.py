@@ -203,24 +203,37 @@ def hand_back_tags(client: redis.Redis, script: object, tags: list[str]) -> int:
 
 
 class HeartbeatThread(threading.Thread):
-    """Beats for this process and reaps dead ones, until the process exits."""
+    """Beats for this process and reaps dead ones, until the process exits.
 
-    def __init__(self, ledger: DeliveryLedger, *, interval_s: float) -> None:
+    A heartbeat that lapsed while Redis itself was away says nothing about its process: every
+    process missed its beats alike. So after a beat fails, this process reaps nobody until the
+    others have had a whole TTL of reachable Redis to beat again; otherwise the first process
+    back would hand back everything its live peers hold, and their calls would be made twice."""
+
+    def __init__(self, ledger: DeliveryLedger, *, interval_s: float, ttl_s: float) -> None:
         super().__init__(name="chorus-heartbeat", daemon=True)
         self._ledger = ledger
         self._interval_s = interval_s
+        self._ttl_s = ttl_s
         self._stop = threading.Event()
+        # A process starting up may itself come back from an outage: it waits a TTL too.
+        self._reap_from = time.monotonic() + ttl_s
 
     def run(self) -> None:
         while not self._stop.is_set():
-            try:
-                self._ledger.beat()
+            self.tick()
+            self._stop.wait(self._interval_s)
+
+    def tick(self) -> None:
+        try:
+            self._ledger.beat()
+            if time.monotonic() >= self._reap_from:
                 for instance, count in self._ledger.reap_dead().items():
                     log.warning("handed back %d message(s) held by dead %s", count, instance)
-            except redis.RedisError as exc:
-                # Redis is away; the broker connection reports it too. Try again next beat.
-                log.warning("heartbeat failed: %s", type(exc).__name__)
-            self._stop.wait(self._interval_s)
+        except redis.RedisError as exc:
+            # Redis is away; the broker connection reports it too. Try again next beat.
+            log.warning("heartbeat failed: %s", type(exc).__name__)
+            self._reap_from = time.monotonic() + self._ttl_s
 
     def stop(self) -> None:
         self._stop.set()
