@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import redis
 
@@ -206,18 +207,27 @@ class HeartbeatThread(threading.Thread):
     """Beats for this process and reaps dead ones, until the process exits.
 
     A heartbeat that lapsed while Redis itself was away says nothing about its process: every
-    process missed its beats alike. So after a beat fails, this process reaps nobody until the
-    others have had a whole TTL of reachable Redis to beat again; otherwise the first process
-    back would hand back everything its live peers hold, and their calls would be made twice."""
+    process missed its beats alike. So when this process's own beats stopped long enough for a
+    peer's key to lapse (Redis away, or this process stalled), it reaps nobody until its peers
+    have had a whole TTL of reachable Redis to beat again; otherwise the first process back
+    would hand back everything its live peers hold, and their calls would be made twice."""
 
-    def __init__(self, ledger: DeliveryLedger, *, interval_s: float, ttl_s: float) -> None:
+    def __init__(
+        self,
+        ledger: DeliveryLedger,
+        *,
+        interval_s: float,
+        ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(name="chorus-heartbeat", daemon=True)
         self._ledger = ledger
+        self._clock = clock
         self._interval_s = interval_s
         self._ttl_s = ttl_s
         self._stop = threading.Event()
-        # A process starting up may itself come back from an outage: it waits a TTL too.
-        self._reap_from = time.monotonic() + ttl_s
+        self._last_beat = float("-inf")  # a process starting up may be back from an outage
+        self._reap_from = 0.0
 
     def run(self) -> None:
         while not self._stop.is_set():
@@ -227,13 +237,18 @@ class HeartbeatThread(threading.Thread):
     def tick(self) -> None:
         try:
             self._ledger.beat()
-            if time.monotonic() >= self._reap_from:
+            now = self._clock()
+            # A peer beating every interval has its key set within one interval of our last
+            # beat: past this gap, some peer's key may have lapsed without the peer dying.
+            if now - self._last_beat > self._ttl_s - 2 * self._interval_s:
+                self._reap_from = now + self._ttl_s
+            self._last_beat = now
+            if now >= self._reap_from:
                 for instance, count in self._ledger.reap_dead().items():
                     log.warning("handed back %d message(s) held by dead %s", count, instance)
         except redis.RedisError as exc:
             # Redis is away; the broker connection reports it too. Try again next beat.
             log.warning("heartbeat failed: %s", type(exc).__name__)
-            self._reap_from = time.monotonic() + self._ttl_s
 
     def stop(self) -> None:
         self._stop.set()
