@@ -61,7 +61,7 @@ format: install-dev
 # timeouts, and each starts its own redis-server, simulator and Celery processes.
 test: lint
 	$(VENV)/bin/pytest -p no:cacheprovider -m "not fault"
-	$(VENV)/bin/pytest -p no:cacheprovider -m fault -n 2
+	$(VENV)/bin/pytest -p no:cacheprovider -m fault -n 2 --dist worksteal
 
 bench: install-bench
 	$(PY) -m bench.run

@@ -13,6 +13,9 @@ _HERE = Path(__file__).parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Longest first: the fault tests run in two processes, and the one that waits out a 90 s
+    # outage should not start last.
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
     for item in items:
         parts = Path(str(item.fspath)).relative_to(_HERE).parts
         if parts[0] in ("integration", "fault"):

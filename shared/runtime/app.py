@@ -133,6 +133,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "broker_connection_retry": True,
         "broker_connection_max_retries": None,
+        # Redis refusing a write (out of memory) reaches the consumer as a channel error;
+        # unretried, Celery calls it unrecoverable and the worker process exits.
+        "broker_channel_error_retry": True,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         "result_backend_always_retry": True,
         "result_backend_max_retries": 30,

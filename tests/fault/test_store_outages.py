@@ -48,6 +48,7 @@ def _wait_final(runner: JobRunner, job_ids: list[str], since: float) -> float:
     return time.monotonic() - since
 
 
+@pytest.mark.long
 @pytest.mark.timeout(OUTAGE_S + RECOVERY_S + 90)
 def test_redis_down_90s_with_calls_in_flight(stack_factory: StackFactory, workdir: Path) -> None:
     data = workdir / "outage-redis"
@@ -75,6 +76,10 @@ def test_redis_down_90s_with_calls_in_flight(stack_factory: StackFactory, workdi
         # The replies of the calls in flight were kept and stored, not bought again: one
         # planning call and three worker calls per job, nothing more.
         assert int(sim.stats()["requests_total"]) == len(job_ids) * (1 + 3)
+    except BaseException:
+        if stack is not None:
+            _print_warnings(stack)
+        raise
     finally:
         if stack is not None:
             stack.stop()
@@ -107,10 +112,22 @@ def test_redis_out_of_memory_for_10s_mid_job(stack_factory: StackFactory, workdi
         wait_until(
             lambda: _unacked_all_held(admin), timeout_s=30, what="unacked deliveries all held"
         )
+    except BaseException:
+        if stack is not None:
+            _print_warnings(stack)
+        raise
     finally:
         if stack is not None:
             stack.stop()
         redis_proc.stop()
+
+
+def _print_warnings(stack: LocalStack) -> None:
+    """On failure, what the processes warned about: the report shows it."""
+    for proc in stack.processes:
+        for line in proc.log_text().splitlines():
+            if any(f'"{level}"' in line for level in ("WARNING", "ERROR", "CRITICAL")):
+                print(proc.name, line[:400])
 
 
 def _refuses_writes(admin: redis.Redis) -> bool:

@@ -37,6 +37,7 @@ def test_json_only_late_acks_and_reconnects_forever() -> None:
     assert config["accept_content"] == ["json"] and config["task_serializer"] == "json"
     assert config["task_acks_late"] and config["task_reject_on_worker_lost"]
     assert config["broker_connection_max_retries"] is None
+    assert config["broker_channel_error_retry"]  # out of memory must not end the worker
     assert config["worker_cancel_long_running_tasks_on_connection_loss"] is False
     assert config["broker_transport_options"]["visibility_timeout"] == 3600
 
