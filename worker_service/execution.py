@@ -18,6 +18,7 @@ from chorus.contract.models import (
     SubtaskAssignment,
     SubtaskResult,
     SubtaskStatus,
+    Usage,
     describe_validation_error,
 )
 from chorus.core import prompts, records, retry
@@ -66,7 +67,9 @@ def execute(
             else f"{stop}: the job's limit was reached before this subtask could run"
         )
         skipped = _failed(deps, assignment, detail, attempt - 1, started_at)
-        skipped = skipped.model_copy(update={"status": SubtaskStatus.SKIPPED})
+        skipped = skipped.model_copy(
+            update={"status": SubtaskStatus.SKIPPED, "usage": assignment.carried_usage}
+        )
         return _record(deps, assignment, skipped, node, began)
     try:
         _before_call(deps, assignment, started_at, attempt)
@@ -77,8 +80,12 @@ def execute(
         raise RetryLater(retry.store_unavailable_delay_s(), "store unavailable") from exc
     try:
         reply, data, mismatch = _call(deps, assignment)
-    except ModelCallError as exc:
-        delay = retry.next_retry_delay_s(exc.retryable, exc.retry_after_s, attempt, deps.settings)
+    except PaidCallError as paid:
+        error = paid.error
+        carried = assignment.carried_usage + paid.spent
+        delay = retry.next_retry_delay_s(
+            error.retryable, error.retry_after_s, attempt, deps.settings
+        )
         if delay is not None:
             log.info(
                 "job %s subtask %d: retry %d in %.1fs: %s",
@@ -86,23 +93,25 @@ def execute(
                 assignment.subtask.index,
                 attempt,
                 delay,
-                exc.message,
+                error.message,
             )
             retry_kwargs = assignment.model_copy(
                 update={
                     "first_started_at": started_at,
-                    "last_error": exc.message,
+                    "last_error": error.message,
                     "attempts_made": attempt,
+                    "carried_usage": carried,
                 }
             ).model_dump(mode="json")
             _count_retry(deps, "subtask")
-            raise RetryLater(delay, exc.message, kwargs=retry_kwargs) from exc
-        result = _failed(deps, assignment, exc.message, attempt, started_at)
+            raise RetryLater(delay, error.message, kwargs=retry_kwargs) from paid
+        result = _failed(deps, assignment, error.message, attempt, started_at)
+        result = result.model_copy(update={"usage": carried})
     except Exception as exc:
         # A bug must not stall the chord; the record keeps the class name, not internals.
         log.exception("job %s subtask %d crashed", assignment.job_id, assignment.subtask.index)
-        error = f"internal error: {type(exc).__name__}"
-        result = _failed(deps, assignment, error, attempt, started_at)
+        crash = f"internal error: {type(exc).__name__}"
+        result = _failed(deps, assignment, crash, attempt, started_at)
     else:
         note = "output truncated at max_tokens" if reply.truncated else None
         if mismatch is not None:  # kept on the record: the output was paid for
@@ -117,7 +126,7 @@ def execute(
             error=note,
             attempts=attempt,
             model=assignment.model,
-            usage=reply.usage,
+            usage=assignment.carried_usage + reply.usage,
             started_at=started_at,
             finished_at=deps.clock(),
         )
@@ -166,7 +175,10 @@ def _count_retry(deps: TaskDeps, stage: str) -> None:
 def _call(deps: TaskDeps, assignment: SubtaskAssignment) -> tuple[WorkerReply, Any, str | None]:
     """The worker's reply (one `<response>` element unwrapped), its parsed value and, for a job
     with an output schema, why it still does not match after one repair round (or None)."""
-    reply = deps.model.run_subtask(assignment)
+    try:
+        reply = deps.model.run_subtask(assignment)
+    except ModelCallError as exc:
+        raise PaidCallError(exc, Usage()) from exc
     schema = assignment.output_schema
     if schema is None:
         return _unwrapped(reply), None, None
@@ -176,9 +188,22 @@ def _call(deps: TaskDeps, assignment: SubtaskAssignment) -> tuple[WorkerReply, A
         if problem is None or round_no == REPAIR_ROUNDS:
             break
         repair = prompts.Repair(reply=reply.output, problem=problem)
-        reply = deps.model.run_subtask(assignment, repair)
+        try:
+            reply = deps.model.run_subtask(assignment, repair)
+        except ModelCallError as exc:
+            # The first reply was paid for: its usage travels on with the retry.
+            raise PaidCallError(exc, spent) from exc
         spent = spent + reply.usage
     return WorkerReply(reply.output, spent, reply.truncated), data, problem
+
+
+class PaidCallError(Exception):
+    """A model call failed after `spent` had already been paid for in this attempt."""
+
+    def __init__(self, error: ModelCallError, spent: Usage) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.spent = spent
 
 
 def _unwrapped(reply: WorkerReply) -> WorkerReply:

@@ -227,6 +227,8 @@ class SubtaskAssignment(WireModel):
     attempts_made: int = Field(default=0, ge=0)
     first_started_at: datetime | None = None
     last_error: str | None = None
+    # Paid for by earlier attempts without a result (a repair call failed); lands on the result.
+    carried_usage: Usage = Field(default_factory=Usage)
 
     _job_id = field_validator("job_id")(_check_job_id)
 
