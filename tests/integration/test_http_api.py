@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from chorus.client.http import Client
+from chorus.contract import names
 from chorus.contract.models import JobRecord, JobStatus
 from chorus.devstack.stack import LocalStack, ManagedProcess, free_port, wait_until
 from chorus.errors import JobNotFound
+from chorus.store.jobs import JobStore
 from tests.support.simulator_control import SimulatorControl
 
 ALICE = "alice-token-0123456789"
@@ -283,9 +285,15 @@ def _sample(text: str, name: str) -> float:
     raise AssertionError(f"{name} not in metrics:\n{text}")
 
 
-def test_metrics_count_jobs_subtasks_tokens_and_need_their_own_token(api: Api) -> None:
+def test_metrics_count_jobs_subtasks_tokens_and_need_their_own_token(
+    api: Api, store: JobStore
+) -> None:
     assert _scrape(api, None)[0] == 401
     assert _scrape(api, ALICE)[0] == 401  # a tenant's token does not open fleet-wide figures
+    # Earlier tests' jobs finish first, so the counters below move for this job alone.
+    wait_until(
+        lambda: store._redis.zcard(names.ACTIVE_JOBS_KEY) == 0, timeout_s=60, what="no job active"
+    )
     status, before = _scrape(api, METRICS_TOKEN)
     assert status == 200
     _, _, body = api.call("POST", "/v1/jobs", {"task": "Count me", "options": {"max_subtasks": 3}})
@@ -294,15 +302,20 @@ def test_metrics_count_jobs_subtasks_tokens_and_need_their_own_token(api: Api) -
     _, after = _scrape(api, METRICS_TOKEN)
 
     def grew(name: str) -> float:
-        return _sample(after, name) - _sample(before, name)
+        earlier = _sample(before, name) if f"\n{name} " in f"\n{before}" else 0.0
+        return _sample(after, name) - earlier
 
-    assert grew("chorus_jobs_submitted_total") >= 1
-    assert grew('chorus_jobs_finished_total{status="succeeded"}') >= 1
-    assert grew('chorus_subtasks_finished_total{status="succeeded"}') >= record.subtasks_total
-    assert grew("chorus_subtask_duration_seconds_count") >= record.subtasks_total
+    # Exact: each event counted once.
+    assert grew("chorus_jobs_submitted_total") == 1
+    assert grew('chorus_jobs_finished_total{status="succeeded"}') == 1
+    assert grew('chorus_subtasks_finished_total{status="succeeded"}') == record.subtasks_total
+    assert grew("chorus_subtask_duration_seconds_count") == record.subtasks_total
     model = record.results[0].model
-    assert grew(f'chorus_model_tokens_total{{kind="output",model="{model}"}}') >= sum(
+    assert model != record.orchestrator_model
+    assert grew(f'chorus_model_tokens_total{{kind="output",model="{model}"}}') == sum(
         r.usage.output_tokens for r in record.results
     )
+    planner = f'chorus_model_tokens_total{{kind="output",model="{record.orchestrator_model}"}}'
+    assert grew(planner) == record.planning_usage.output_tokens
     assert 'chorus_queue_depth{queue="subtasks"}' in after
     assert "chorus_retries_total" in after and "chorus_messages_unacked" in after
