@@ -394,6 +394,20 @@ class ScriptedModel:
         return _take(self.syntheses, lambda: worker_reply(combined, usage=SYNTHESIS_USAGE))
 
 
+class Dispatch:
+    """The dispatcher run_job is given: records each record, optionally raising."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.calls: list[JobRecord] = []
+        self.error = error
+
+    def __call__(self, record: JobRecord) -> object:
+        self.calls.append(record)
+        if self.error is not None:
+            raise self.error
+        return "group-1"
+
+
 class FixedLimiter:
     """A Limiter answering from scripted waits (0 once they run out), recording each ask."""
 

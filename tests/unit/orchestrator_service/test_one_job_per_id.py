@@ -13,23 +13,11 @@ from chorus.core import records
 from chorus.errors import RetryLater
 from chorus.orchestrator_service.planning import PlanningBusy, parse_request, run_job
 from tests.support.factories import T0, result
-from tests.support.standins import Rig, make_rig, planned_record, transient
+from tests.support.standins import Dispatch, Rig, make_rig, planned_record, transient
 
 JOB = "job-1"
 # With the test settings: 2 rounds x (2 s timeout + 11 s throttle) + 4 s backoff + 1.
 CLAIM_TTL_S = 31.0
-
-
-class Dispatch:
-    def __init__(self, error: BaseException | None = None) -> None:
-        self.calls: list[JobRecord] = []
-        self.error = error
-
-    def __call__(self, record: JobRecord) -> object:
-        self.calls.append(record)
-        if self.error is not None:
-            raise self.error
-        return "group-1"
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from chorus.orchestrator_service.planning import fail_job, parse_request, plan_j
 from tests.support.factories import T0, result
 from tests.support.standins import (
     PLAN_USAGE,
+    Dispatch,
     Rig,
     make_rig,
     permanent,
@@ -25,20 +26,6 @@ from tests.support.standins import (
 )
 
 JOB = "job-1"
-
-
-class Dispatch:
-    """The dispatcher run_job is given: records each record, optionally raising."""
-
-    def __init__(self, error: BaseException | None = None) -> None:
-        self.calls: list[JobRecord] = []
-        self.error = error
-
-    def __call__(self, record: JobRecord) -> object:
-        self.calls.append(record)
-        if self.error is not None:
-            raise self.error
-        return "group-1"
 
 
 @pytest.fixture
