@@ -14,7 +14,7 @@ comma := ,
 # that mypy and other tools can follow (the default mode maps `chorus` -> shared/ with an import
 # hook they cannot). A new or removed module changes $(LAYOUT) and so re-links the tree.
 STRICT := --config-settings editable_mode=strict
-SOURCES := $(sort $(shell find shared orchestrator_service worker_service -name '*.py' -o -name py.typed -o -name '*.yaml'))
+SOURCES := $(sort $(shell find shared orchestrator_service worker_service -name '*.py' -o -name py.typed -o -name '*.yaml' -o -name '*.css' -o -name '*.js'))
 LAYOUT := $(VENV)/.layout
 
 $(LAYOUT): FORCE | $(PY)
@@ -22,7 +22,7 @@ $(LAYOUT): FORCE | $(PY)
 
 FORCE:
 
-.PHONY: demo test lint format bench install install-dev install-bench clean FORCE
+.PHONY: demo test lint format bench mutation install install-dev install-bench install-mutation clean FORCE
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit("Chorus needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -38,12 +38,19 @@ $(VENV)/.installed-dev: $(VENV)/.installed-runtime
 
 $(VENV)/.installed-bench: $(VENV)/.installed-dev
 	$(PIP) install -c constraints.txt $(STRICT) -e ".[dev,bench$(if $(EXTRAS),$(comma)$(EXTRAS),)]"
+	# arq's metadata caps redis<6 (pyproject's bench-arq): installed without its deps.
+	$(PIP) install -c constraints.txt --no-deps "arq>=0.26"
+	@touch $@
+
+$(VENV)/.installed-mutation: $(VENV)/.installed-dev
+	$(PIP) install -c constraints.txt $(STRICT) -e ".[dev,mutation$(if $(EXTRAS),$(comma)$(EXTRAS),)]"
 	@touch $@
 
 
 install: $(VENV)/.installed-runtime
 install-dev: $(VENV)/.installed-dev
 install-bench: $(VENV)/.installed-bench
+install-mutation: $(VENV)/.installed-mutation
 
 demo: install
 	$(VENV)/bin/chorus demo
@@ -57,14 +64,20 @@ format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Fault tests run in two processes: most of their time is spent waiting on outages and
-# timeouts, and each starts its own redis-server, simulator and Celery processes.
+# Both runs use two processes: most of the time is spent waiting on model latency, outages
+# and timeouts, and each process starts its own redis-server, simulator and Celery processes.
+# Test order is shuffled (pytest-randomly prints its seed; `--randomly-seed=N`
+# repeats an order, `-p no:randomly` turns it off).
 test: lint
-	$(VENV)/bin/pytest -p no:cacheprovider -m "not fault"
+	$(VENV)/bin/pytest -p no:cacheprovider -m "not fault" -n 2 --dist worksteal
 	$(VENV)/bin/pytest -p no:cacheprovider -m fault -n 2 --dist worksteal
 
 bench: install-bench
 	$(PY) -m bench.run
 
+# Mutation testing of the pure core (docs/mutation.md); runs in a copy under .mutation/.
+mutation: install-mutation
+	nice -n 10 $(PY) mutation/run.py
+
 clean:
-	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache demo-result.json
+	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .mutation demo-result.json

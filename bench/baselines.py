@@ -99,7 +99,7 @@ class AsyncioGather:
         plan = await self._client.messages.parse(
             model=workload.ORCHESTRATOR_MODEL,
             max_tokens=workload.PLAN_MAX_TOKENS,
-            system=prompts.planning_system(),
+            system=prompts.planning_system(workload.request(subtasks)),
             messages=prompts.planning_messages(workload.request(subtasks)),
             output_format=PlanDraft,
         )

@@ -7,7 +7,9 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from bench import bare_chord
+import httpx
+
+from bench import bare_chord, workload
 from bench.baselines import AsyncioGather
 from bench.infra import BARE_DB, Infra
 from bench.resources import peak_rss_mb
@@ -20,12 +22,41 @@ CHORUS_DB = 2
 PREFORK_CONCURRENCY = 16
 
 
-def _timed(system: System, jobs: int, subtasks: int, repeats: int) -> dict[str, Any]:
+class InFlightProbe:
+    """The simulator's own count of worker-model calls held at once: what "N calls in flight"
+    means, measured where the calls arrive rather than inferred from wall time."""
+
+    def __init__(self, base_url: str) -> None:
+        self._http = httpx.Client(base_url=base_url, timeout=10)
+
+    def reset(self) -> None:
+        self._http.post("/_simulator/reset").raise_for_status()
+
+    def worker_calls_in_flight(self) -> int:
+        reply = self._http.get("/_simulator/stats")
+        reply.raise_for_status()
+        by_model: dict[str, int] = reply.json()["max_in_flight_by_model"]
+        return int(by_model.get(workload.WORKER_MODEL, 0))
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _timed(
+    system: System, probe: InFlightProbe, jobs: int, subtasks: int, repeats: int
+) -> dict[str, Any]:
     system.batch(1, 1)  # warm-up: the first call of a fresh process builds its clients
-    walls = [system.batch(jobs, subtasks) for _ in range(repeats)]
+    walls: list[float] = []
+    in_flight: list[int] = []
+    for _ in range(repeats):
+        probe.reset()
+        walls.append(system.batch(jobs, subtasks))
+        in_flight.append(probe.worker_calls_in_flight())
     return {
         "wall_s": round(statistics.median(walls), 3),
+        "in_flight": statistics.median(in_flight),
         "samples_wall_s": [round(w, 3) for w in walls],
+        "samples_in_flight": in_flight,
     }
 
 
@@ -35,12 +66,13 @@ def run(
     url = infra.simulators[LATENCY_MS]
     stack = infra.chorus(LATENCY_MS, CHORUS_DB)
     chorus = ChorusSystem(infra.redis_url(CHORUS_DB))
+    probe = InFlightProbe(url)
     out: dict[str, Any] = {}
     pool_rows: list[dict[str, Any]] = []
     try:
         worker = infra.chorus_workers(stack)[0]
         threads = {
-            **_timed(chorus, jobs, subtasks, repeats),
+            **_timed(chorus, probe, jobs, subtasks, repeats),
             "worker_peak_rss": peak_rss_mb(worker.pid),
         }
         pool_rows.append(
@@ -52,10 +84,10 @@ def run(
             local = AsyncioGather(url)
             try:
                 systems["bare_chord"] = {
-                    **_timed(bare, jobs, subtasks, repeats),
+                    **_timed(bare, probe, jobs, subtasks, repeats),
                     "worker_peak_rss": peak_rss_mb(infra.bare_pids[bare_chord.WORK_QUEUE]),
                 }
-                systems["asyncio"] = _timed(local, jobs, subtasks, 1)
+                systems["asyncio"] = _timed(local, probe, jobs, subtasks, repeats)
                 out["model_call_retries_at_1s"] = {"bare_chord": bare.retries()}
             finally:
                 bare.close()
@@ -78,7 +110,7 @@ def run(
                 worker = infra.add_worker(
                     stack, f"worker-{pool}", pool=pool, concurrency=concurrency
                 )
-                row = _timed(chorus, jobs, subtasks, 1)
+                row = _timed(chorus, probe, jobs, subtasks, 1)
                 row["worker_peak_rss"] = peak_rss_mb(worker.pid)
                 pool_rows.append({"pool": pool, "concurrency": concurrency, **row})
             out["pools"] = {
@@ -90,6 +122,7 @@ def run(
             }
         out.setdefault("model_call_retries_at_1s", {})["chorus"] = chorus.retries()
     finally:
+        probe.close()
         chorus.close()
         infra.stop_chorus(stack)
     return out

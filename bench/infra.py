@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -30,14 +31,18 @@ BARE_DB = 15  # its own database: its result keys stay out of Chorus's key count
 
 
 class Infra:
+    # The key of the realistic-profile simulator in `simulators` (the others are keyed by
+    # their fixed latency in ms).
+    REALISTIC = "realistic"
+
     def __init__(self, latencies_ms: list[float]) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="chorus-bench-"))
         self._latencies = latencies_ms
         self._own: list[ManagedProcess] = []  # stopped last, in reverse start order
         self._stacks: list[LocalStack] = []
         self._redis_url = ""
-        self.simulators: dict[float, str] = {}
-        self.simulator_pids: dict[float, int] = {}
+        self.simulators: dict[float | str, str] = {}
+        self.simulator_pids: dict[float | str, int] = {}
         self.redis_pid = 0
         self.bare_pids: dict[str, int] = {}
 
@@ -88,6 +93,38 @@ class Infra:
                 self.simulators[latency] = url
                 self.simulator_pids[latency] = proc.pid
 
+    def realistic_simulator(self, flags: Sequence[str]) -> str:
+        """One more simulator, on the realistic profile with these flags on top."""
+        if self.REALISTIC not in self.simulators:
+            proc, url = start_simulator(
+                self.workdir,
+                self.env(),
+                latency_ms=None,
+                plan_size=SIMULATOR_PLAN_SIZE,
+                profile="realistic",
+                extra_args=flags,
+            )
+            self._own.append(proc)
+            self.simulators[self.REALISTIC] = url
+            self.simulator_pids[self.REALISTIC] = proc.pid
+        return self.simulators[self.REALISTIC]
+
+    def own_simulator(self, key: str, flags: Sequence[str]) -> str:
+        """One more simulator on the default profile with these flags, kept under `key` (a
+        section whose calls need a shape of their own: a base latency plus generation time)."""
+        if key not in self.simulators:
+            proc, url = start_simulator(
+                self.workdir,
+                self.env(),
+                latency_ms=None,
+                plan_size=SIMULATOR_PLAN_SIZE,
+                extra_args=flags,
+            )
+            self._own.append(proc)
+            self.simulators[key] = url
+            self.simulator_pids[key] = proc.pid
+        return self.simulators[key]
+
     def start_bare(self) -> None:
         """The bare chord's plan worker and work worker, at Chorus's pool and concurrencies."""
         env = {**self.env(), bare_chord.REDIS_URL_ENV: self.redis_url(BARE_DB)}
@@ -109,15 +146,22 @@ class Infra:
         for proc in procs:
             _wait_ready(proc)
 
-    def chorus(self, latency_ms: float, db: int, *, workers: int = 1) -> LocalStack:
+    def chorus(
+        self,
+        latency_ms: float | str,
+        db: int,
+        *,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+    ) -> LocalStack:
         """A Chorus stack as `chorus up` runs it (threads pools, default concurrencies), on
-        the shared Redis and simulator."""
+        the shared Redis and simulator; `env` adds settings (CHORUS_...)."""
         stack = LocalStack(
             redis_url=self.redis_url(db),
             simulator_url=self.simulators[latency_ms],
             workers=workers,
             workdir=self.workdir / f"chorus-{db}",
-            extra_env={"PYTHONPATH": self.env()["PYTHONPATH"]},
+            extra_env={"PYTHONPATH": self.env()["PYTHONPATH"], **(env or {})},
         )
         stack.workdir.mkdir(exist_ok=True)
         self._stacks.append(stack)

@@ -20,7 +20,7 @@ def _median(values: list[float]) -> float:
     return round(statistics.median(values), 4)
 
 
-def _in_turns(
+def in_turns(
     systems: list[System], subtasks: int, runs: int, before_each: Callable[[], None] = lambda: None
 ) -> dict[str, list[JobTiming]]:
     timings: dict[str, list[JobTiming]] = {s.name: [] for s in systems}
@@ -50,8 +50,8 @@ def run(
         seq: list[SequentialTiming] = []
         # The sequential loop runs in every round too: the critical path is measured in the
         # same minutes as the systems it is the yardstick for.
-        timings = _in_turns(systems, subtasks, runs, lambda: seq.append(sequential.timed(subtasks)))
-        points = {n: _in_turns(systems, n, curve_runs) for n in curve if n != subtasks}
+        timings = in_turns(systems, subtasks, runs, lambda: seq.append(sequential.timed(subtasks)))
+        points = {n: in_turns(systems, n, curve_runs) for n in curve if n != subtasks}
         points[subtasks] = timings
         retries = {s.name: s.retries() for s in systems}
     finally:
@@ -65,13 +65,16 @@ def run(
     sequential_s = _median([t.total_s for t in seq])
     headline: dict[str, Any] = {}
     for name, found in timings.items():
-        job_s = _median([t.in_system_s for t in found])
+        # One clock for every system, the sequential loop's included: the client's, from
+        # sending the job to seeing it final. The system's own figure is reported beside it.
+        job_s = _median([t.submit_to_final_s for t in found])
         headline[name] = {
-            "in_system_s": job_s,
-            "submit_to_final_s": _median([t.submit_to_final_s for t in found]),
+            "in_system_s": _median([t.in_system_s for t in found]),
+            "submit_to_final_s": job_s,
             "overhead_over_critical_path_ms": round((job_s - critical_s) * 1000, 1),
             "ratio_to_critical_path": round(job_s / critical_s, 3),
             "speedup_vs_sequential": round(sequential_s / job_s, 2),
+            "samples_submit_to_final_s": [round(t.submit_to_final_s, 4) for t in found],
             "samples_in_system_s": [round(t.in_system_s, 4) for t in found],
         }
     return {

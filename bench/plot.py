@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # no display on a build box; must precede pyplot
 
 import matplotlib.pyplot as plt
 
-from bench.report import NAMES
+from bench.tables import NAMES
 
 # One colour and marker per system, the same in both panels.
 STYLE = {
@@ -31,7 +31,7 @@ def plot(r: dict[str, Any], path: Path) -> bool:
     if "latency_curve" in r:
         c = r["latency_curve"]
         for name, s in c["systems"].items():
-            ms = [v * 1000 for v in s["in_system_s"]]
+            ms = [v * 1000 for v in s["submit_to_final_s"]]
             fmt, colour = STYLE[name]
             left.plot(c["subtasks"], ms, fmt, color=colour, label=NAMES[name])
         if "latency" in r:
@@ -39,7 +39,7 @@ def plot(r: dict[str, Any], path: Path) -> bool:
             left.axhline(critical, color="grey", lw=0.8, label="critical path (plan + 1 call)")
         left.set_title(f"Job latency at {c['latency_ms_per_call']:.0f} ms per call")
         left.set_xlabel("subtasks per job")
-        left.set_ylabel("median job time, ms")
+        left.set_ylabel("median submit → seen final, ms")
         left.set_xticks(c["subtasks"])
         left.legend()
     if "jobs_curve" in r:

@@ -94,12 +94,15 @@ class CostMeter:
         }
 
 
+# The workers' text as it was written: expires CHORUS_DELTA_LINGER_S (30 s) after each result.
+DELTAS_FAMILY = "chorus:job:<id>:deltas:<n> (the workers' text, for 30 s)"
 _FAMILIES = [
     ("chorus:job:<id> (the JobRecord)", re.compile(r"^chorus:job:[^:]+$")),
     ("chorus:job:<id>:results", re.compile(r"^chorus:job:[^:]+:results$")),
     ("chorus:job:<id>:events", re.compile(r"^chorus:job:[^:]+:events$")),
     ("chorus:job:<id>:control", re.compile(r"^chorus:job:[^:]+:control$")),
     ("chorus:job:<id>:gather", re.compile(r"^chorus:job:[^:]+:gather$")),
+    (DELTAS_FAMILY, re.compile(r"^chorus:job:[^:]+:deltas:")),
     ("celery-task-meta-<task id> (Celery results)", re.compile(r"^celery-task-meta-")),
     ("celery-taskset-meta-<group>.* (chord state)", re.compile(r"^celery-taskset-meta-")),
 ]

@@ -1,14 +1,19 @@
 """`make bench`: the whole suite in one run, against the simulator and one private Redis.
 
-    python -m bench.run [--suite all|core|pools|startup] [--runs 7] [--jobs 100]
+    python -m bench.run [--suite all|core|pools|startup|caching|peers] [--runs 7] [--jobs 100]
 
 startup (also in all and core): `chorus --help`, `chorus status`, `import chorus` beside
 `python -c pass`, what prompt templates and typed outputs cost per subtask, and the
-notebook-style `chorus.Orchestrator(...).process` on an embedded stack. core:
+notebook-style `chorus.Orchestrator(...).process` on an embedded stack, and the console's
+jobs page with 10,000 jobs in Redis and a 20-subtask job's page, at the server. core:
 single-job latency and the subtasks curve (200 ms per call), throughput and the jobs curve
-and Redis memory per job (0 ms), in-flight capacity and worker RSS (1 s); for the sequential
-loop, in-process asyncio, a bare Celery chord and Chorus. pools: Chorus's worker pools at 200
-calls in flight, and Chorus throughput with 1, 2 and 4 worker processes. Writes
+and Redis memory per job (0 ms), in-flight capacity and worker RSS (1 s), what streaming the
+workers' text costs (deltas on and off) and how soon it reaches an SSE client, for the
+sequential loop, in-process asyncio, a bare Celery chord and Chorus; then what caching the
+shared block saves and costs in time, and what batch mode saves (caching: these alone).
+pools: Chorus's worker pools at 200 calls in flight, and Chorus throughput with 1, 2 and 4
+worker processes. peers (also in all): Chorus beside arq and dramatiq, 100 jobs at 0 ms and
+200 jobs at 5 s per call (bench/peers). Writes
 bench/results/latest.{json,md,png} and prints the tables with PASS/FAIL targets.
 """
 
@@ -25,12 +30,29 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import inflight, latency, notebook, report, startup, templates, throughput
-from bench.infra import REPO_ROOT, Infra
+from bench import (
+    batching,
+    caching,
+    celery_settings,
+    console,
+    inflight,
+    latency,
+    notebook,
+    readme,
+    realistic,
+    report,
+    startup,
+    streaming,
+    templates,
+    throughput,
+)
+from bench.infra import BARE_DB, REPO_ROOT, Infra
+from bench.peers import suite as peer_suite
 from bench.plot import plot
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STARTUP_DB = 13  # the one record `chorus status` reads
+CONSOLE_DB = 6  # 10,000 jobs of one tenant, flushed after
 
 
 def _git(*args: str) -> str:
@@ -63,9 +85,13 @@ def _progress(started: float, what: str) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--suite", choices=["all", "core", "pools", "startup"], default="all")
+    parser.add_argument(
+        "--suite", choices=["all", "core", "pools", "startup", "caching", "peers"], default="all"
+    )
+    parser.add_argument("--peer-load-jobs", type=int, default=200, help="peers at 5 s per call")
     parser.add_argument("--runs", type=int, default=7, help="single-job runs per system")
     parser.add_argument("--curve-runs", type=int, default=5, help="runs per subtasks point")
+    parser.add_argument("--realistic-runs", type=int, default=9, help="jobs per system")
     parser.add_argument("--subtasks", type=int, default=5)
     parser.add_argument("--curve", default="1,5,10,20", help="subtasks per job")
     parser.add_argument("--jobs", type=int, default=100, help="throughput batch")
@@ -73,6 +99,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--jobs-curve", default="1,10,50,200")
     parser.add_argument("--inflight-jobs", type=int, default=40)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--no-readme",
+        dest="readme",
+        action="store_false",
+        help="leave the README's Performance figures as they are",
+    )
     return parser.parse_args()
 
 
@@ -103,8 +135,17 @@ def _run_load(
         pools=pools,
         jobs=args.inflight_jobs,
         subtasks=args.subtasks,
-        repeats=2,
+        repeats=args.repeats,
     )
+
+
+def _run_caching(
+    infra: Infra, args: argparse.Namespace, *, results: dict[str, Any], started: float
+) -> None:
+    _progress(started, "caching: the shared block cached and not, one model and two ...")
+    results |= caching.run(infra, runs=args.runs)
+    _progress(started, f"batch mode: {args.jobs} jobs normal and batched ...")
+    results |= batching.run(infra, jobs=args.jobs, subtasks=args.subtasks)
 
 
 def main() -> None:
@@ -112,6 +153,8 @@ def main() -> None:
     core, pools = args.suite in ("all", "core"), args.suite in ("all", "pools")
     started, load_start = time.perf_counter(), os.getloadavg()
     latencies = [0.0, inflight.LATENCY_MS] if core or pools else []
+    latencies += [batching.LATENCY_MS] if args.suite == "caching" else []
+    latencies += [peer_suite.FAST_MS] if args.suite == "peers" else []
     latencies += [latency.LATENCY_MS] if core else []
     results: dict[str, Any] = {"suite": args.suite}
     with Infra(latencies) as infra:
@@ -121,7 +164,10 @@ def main() -> None:
             results |= templates.run()
             _progress(started, "Orchestrator(...).process on an embedded stack ...")
             results |= notebook.run()
+            _progress(started, "the console's pages with 10,000 jobs in Redis ...")
+            results |= console.run(infra.redis_url(CONSOLE_DB))
         if core:
+            results |= celery_settings.run(infra.redis_url(BARE_DB))
             infra.start_bare()
             _progress(started, "single-job latency and the subtasks curve (200 ms per call) ...")
             results |= latency.run(
@@ -131,8 +177,25 @@ def main() -> None:
                 curve=[int(n) for n in args.curve.split(",")],
                 curve_runs=args.curve_runs,
             )
+            _progress(started, "single-job latency on the realistic simulator profile ...")
+            results |= realistic.run(infra, subtasks=args.subtasks, runs=args.realistic_runs)
+            _progress(started, "streaming: deltas on and off, first delta at an SSE client ...")
+            results |= streaming.run(
+                infra, subtasks=args.subtasks, runs=args.runs, jobs=args.jobs, repeats=args.repeats
+            )
+        if core or args.suite == "caching":
+            _run_caching(infra, args, results=results, started=started)
         if core or pools:
             _run_load(infra, args, core=core, pools=pools, results=results, started=started)
+        if args.suite in ("all", "peers"):
+            _progress(started, "peers: arq and dramatiq beside Chorus (0 ms, then 5 s) ...")
+            results |= peer_suite.run(
+                infra,
+                jobs=args.jobs,
+                load_jobs=args.peer_load_jobs,
+                subtasks=args.subtasks,
+                repeats=args.repeats,
+            )
     results["wall_s"] = round(time.perf_counter() - started, 1)
     results["machine"] = machine(load_start)
     verdicts = report.targets(results)
@@ -145,6 +208,10 @@ def main() -> None:
         tmp.write_text(body)
         tmp.replace(args.out / name)  # a reader never sees half a file
     drawn = plot(results, args.out / "latest.png")
+    if args.suite == "all" and args.readme:
+        # Only a full run's figures replace the README's: a partial run would leave rows out.
+        blocks = {"performance": readme.block(results, verdicts), "pools": readme.pools(results)}
+        readme.update(REPO_ROOT / "README.md", blocks)
     print()
     print(text)
     print(f"written: {args.out}/latest.json, latest.md{', latest.png' if drawn else ''}")

@@ -30,12 +30,13 @@ from chorus.contract.models import (
     describe_validation_error,
     job_id_problem,
 )
-from chorus.core import records, retry
+from chorus.core import caching, records, retry, review
 from chorus.core.persisting import keep_trying
 from chorus.core.ports import TaskDeps
 from chorus.core.rates import CallCost, estimate_input_tokens, wait_for_slot
 from chorus.core.submission import initial_record, same_job
 from chorus.errors import InvalidRequest, JobIdInUse, ModelCallError, PlanError, RetryLater
+from chorus.orchestrator_service import batch_planning
 from chorus.orchestrator_service.plan_rules import validate_plan
 
 log = logging.getLogger(__name__)
@@ -99,13 +100,14 @@ def run_job(
     try:
         record = plan_job(deps, request, retries=retries, claimant=claimant)
         if record.status is JobStatus.RUNNING:
-            _dispatch_once(deps, record, dispatch)
+            dispatch_once(deps, record, dispatch)
     except JobIdInUse as exc:
         log.warning("rejected run_job message: %s", exc)
         return _rejected(request.job_id, str(exc))
     except RetryLater as exc:
         if exc.kwargs is None:
-            waited = waits + 1 if isinstance(exc, PlanningBusy) else waits
+            waiting = isinstance(exc, (PlanningBusy, batch_planning.WaitingForBatch))
+            waited = waits + 1 if waiting else waits
             exc.kwargs = {**again, WAITS_KWARG: waited}
         raise
     except Exception as exc:
@@ -126,7 +128,7 @@ def _rejected(job_id: object, reason: str) -> dict[str, Any]:
     return {"job_id": shown, "status": "rejected", "error": reason}
 
 
-def _dispatch_once(
+def dispatch_once(
     deps: TaskDeps, record: JobRecord, dispatch: Callable[[JobRecord], object]
 ) -> None:
     """Send the chord unless a delivery of this job already has. The mark goes first: a crash
@@ -160,12 +162,14 @@ def plan_job(deps: TaskDeps, request: JobRequest, *, retries: int, claimant: str
     ttl = retry.planning_claim_ttl_s(
         settings, rounds=REPAIR_ROUNDS + 1, throttle_s=settings.rate_limit_window_s + 1
     )
+    if request.options.mode == "batch":  # held across the wait for the batch
+        ttl += settings.batch_max_wait_s
     if not store.claim_planning(record.job_id, claimant, ttl_s=ttl):
         log.info("planning %s: another delivery holds the claim; waiting", record.job_id)
         raise PlanningBusy(retry.PLANNING_CLAIM_BUSY_S, "another delivery is planning this job")
     spent = Spend()
     try:
-        plan = _ask_for_plan(deps, record, spent)
+        plan = _ask_for_plan(deps, record, spent, attempt=retries + 1)
     except ModelCallError as exc:
         attempt = retries + 1
         delay = retry.next_retry_delay_s(exc.retryable, exc.retry_after_s, attempt, deps.settings)
@@ -182,17 +186,35 @@ def plan_job(deps: TaskDeps, request: JobRequest, *, retries: int, claimant: str
         reason = f"planning failed after {attempt} attempt(s): {exc.message}"
         return fail_job(deps, record.job_id, reason, spent.usage)
     except PlanError as exc:
-        return fail_job(deps, record.job_id, f"planning failed: {exc}", spent.usage)
+        failed = fail_job(deps, record.job_id, f"planning failed: {exc}", spent.usage)
+        return _keep_spend_if_cancelled(deps, failed, spent.usage)
     # The plan's spend and the `planned` event are recorded by the same transaction. The plan
-    # was paid for: with the store away, keep it and keep trying rather than plan again.
+    # was paid for: with the store away, keep it and keep trying rather than plan again. A
+    # job under review stops here, in `awaiting_review`, until a person answers
+    # (`chorus.orchestrator_service.review`).
+    store_plan = review.with_plan_for_review if request.options.review_plan else records.with_plan
     updated, _ = keep_trying(
         lambda: store.update(
-            record.job_id, lambda r: records.with_plan(r, plan, spent.usage, deps.clock())
+            record.job_id, lambda r: store_plan(r, plan, spent.usage, deps.clock())
         ),
         what=f"job {record.job_id}'s plan",
         clock=deps.clock,
         sleep=deps.sleep,
         give_up_at=lambda now: _plan_save_deadline(deps, record, now),
+    )
+    return _keep_spend_if_cancelled(deps, updated, spent.usage)
+
+
+def _keep_spend_if_cancelled(deps: TaskDeps, seen: JobRecord, spent: Usage) -> JobRecord:
+    """A job cancelled while its planning call was out refuses the plan (or the failure), but
+    the call was paid for: its cost goes on the cancelled record and the job's spend, once."""
+    if seen.status is not JobStatus.CANCELLED or seen.plan is not None or not spent.total_tokens:
+        return seen
+    updated, _ = deps.store.update(
+        seen.job_id,
+        lambda r: records.with_cancelled_planning_spend(
+            r, spent, seen.planning_usage, deps.clock()
+        ),
     )
     return updated
 
@@ -212,21 +234,43 @@ class Spend:
     usage: Usage = field(default_factory=Usage)
 
 
-def _ask_for_plan(deps: TaskDeps, record: JobRecord, spent: Spend) -> Plan:
+def _ask_for_plan(deps: TaskDeps, record: JobRecord, spent: Spend, *, attempt: int = 1) -> Plan:
     request = record.request
     max_tokens = request.options.plan_max_tokens or deps.settings.plan_max_tokens
     feedback: str | None = None
+    # Planning on a worker model writes the cache entry the workers read (a repair round too).
+    cache = caching.plan_cache(
+        request,
+        planner_model=record.orchestrator_model,
+        worker_models={record.worker_model, *(request.options.tiers or {}).values()},
+        overrides=deps.settings.cache_min_tokens,
+    )
     for round_no in range(REPAIR_ROUNDS + 1):
-        _throttle(deps, record.orchestrator_model, request, max_tokens)
         try:
-            reply = deps.model.plan(
-                request, model=record.orchestrator_model, max_tokens=max_tokens, feedback=feedback
+            # Batch mode: the first round through a Message Batch (None: ask directly).
+            reply = (
+                None
+                if round_no
+                else batch_planning.planned(
+                    deps, record, max_tokens=max_tokens, cache=cache, attempt=attempt
+                )
             )
+            if reply is None:
+                _throttle(deps, record.orchestrator_model, request, max_tokens)
+                reply = deps.model.plan(
+                    request,
+                    model=record.orchestrator_model,
+                    max_tokens=max_tokens,
+                    feedback=feedback,
+                    cache=cache,
+                )
             spent.usage = spent.usage + reply.usage
             return validate_plan(reply.draft, request.options.max_subtasks, request.options.tiers)
         except PlanError as exc:
             if exc.usage is not None:  # a reply the model client could not use, still paid
                 spent.usage = spent.usage + exc.usage
+            if not exc.repairable:
+                raise
             if round_no == REPAIR_ROUNDS:
                 raise PlanError(f"{exc} (after {REPAIR_ROUNDS} repair round)") from exc
             log.info("plan for %s rejected, asking for a repair: %s", record.job_id, exc)

@@ -23,7 +23,7 @@ from celery import Celery
 
 from chorus.contract import names
 from chorus.contract.models import JobRecord
-from chorus.core import records
+from chorus.core import records, review
 from chorus.core.reconcile import Action, Decision, decide
 from chorus.orchestrator_service.dispatch import assignments
 from chorus.runtime.enqueue import enqueue_job
@@ -54,6 +54,7 @@ class Sender(Protocol):
     def dispatch(self, record: JobRecord, prior_attempts: dict[int, int]) -> None: ...
     def gather(self, job_id: str, give_up: str | None) -> None: ...
     def fail(self, job_id: str, reason: str) -> None: ...
+    def expire_review(self, job_id: str, reason: str) -> None: ...
 
 
 class Reconciler:
@@ -107,6 +108,8 @@ class Reconciler:
         if decision.action is Action.FORGET:
             self._store.forget(job_id)
             return decision
+        if decision.action is Action.WAIT:  # waiting for a person is not being stuck
+            return decision
         record = state.record
         assert record is not None
         log.warning(
@@ -125,6 +128,8 @@ class Reconciler:
             self._send.dispatch(record, {i: started[i] for i in decision.indices})
         elif decision.action is Action.FAIL:
             self._send.fail(job_id, decision.reason or "")
+        elif decision.action is Action.EXPIRE_REVIEW:
+            self._send.expire_review(job_id, decision.reason or "")
         else:  # GATHER, FINISH
             self._send.gather(job_id, decision.reason)
         return decision
@@ -155,13 +160,20 @@ class CelerySender:
     def fail(self, job_id: str, reason: str) -> None:
         self._jobs.update(job_id, lambda r: records.with_failure(r, reason, records.utc_now()))
 
+    def expire_review(self, job_id: str, reason: str) -> None:
+        # Through the review transition, so the record says the review timed out.
+        self._jobs.update(
+            job_id,
+            lambda r: review.with_review(r, "timed_out", records.utc_now(), reason=reason),
+        )
+
 
 class ReconcilerThread(threading.Thread):
     """Sweeps while this process holds the fleet's reconciler lease."""
 
     def __init__(self, app: Celery, settings: Settings, client: redis.Redis) -> None:
         super().__init__(name="chorus-reconciler", daemon=True)
-        jobs = JobStore(client, ttl_s=settings.job_ttl_s)
+        jobs = JobStore(client, ttl_s=settings.job_ttl_s, delta_linger_s=settings.delta_linger_s)
         self._store = ReconcileStore(client, ttl_s=settings.job_ttl_s)
         scanner = MessageScanner(client, (names.ORCHESTRATOR_QUEUE, names.SUBTASKS_QUEUE))
         self.reconciler = Reconciler(

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 
 from chorus.contract.models import JobRecord, JobStatus, SubtaskResult, SubtaskStatus, Usage
-from chorus.core import retry
+from chorus.core import caching, retry
+from chorus.core.deltas import DeltaWriter
 from chorus.core.outputs import parse_output
 from chorus.core.ports import TaskDeps, WorkerReply
 from chorus.core.prompts import Repair
@@ -36,9 +37,13 @@ def synthesize(
         for _, r in sorted(results.items())
         if r.status is SubtaskStatus.SUCCEEDED
     ]
+    live = DeltaWriter(deps.events, record.job_id, None, attempt)
     try:
-        return _combine(deps, record, outputs)
+        live_text = live if deps.settings.stream_deltas else None
+        return _combine(deps, record, list(results.values()), outputs, live_text)
     except ModelCallError as exc:
+        if deps.settings.stream_deltas:  # its partial text is no answer: a retry starts over
+            live.drop()
         delay = retry.next_retry_delay_s(exc.retryable, exc.retry_after_s, attempt, deps.settings)
         if delay is not None:
             deps.store.count_retry("synthesis")
@@ -55,22 +60,34 @@ def synthesize(
 REPAIR_ROUNDS = 1
 
 
-def _combine(deps: TaskDeps, record: JobRecord, outputs: list[dict[str, str]]) -> Synthesis:
-    """The synthesis call; with a synthesis schema, the reply parsed, and one repair round
-    for a reply that does not match (then the text stays, with the reason)."""
+def _combine(
+    deps: TaskDeps,
+    record: JobRecord,
+    results: list[SubtaskResult],
+    outputs: list[dict[str, str]],
+    live: DeltaWriter | None,
+) -> Synthesis:
+    """The synthesis call, its text published as it arrives (`live`); with a synthesis
+    schema, the reply parsed, and one repair round for a reply that does not match (then the
+    text stays, with the reason). A repair round's text is not published, as for workers."""
     options = record.request.options
     schema = options.synthesis_schema
+    ttl = caching.synthesis_ttl(record, results, deps.settings.cache_min_tokens)
 
-    def call(repair: Repair | None = None) -> WorkerReply:
+    def call(repair: Repair | None = None, on_text: DeltaWriter | None = None) -> WorkerReply:
         return deps.model.synthesize(
             record.request,
             outputs,
             model=record.orchestrator_model,
             max_tokens=options.plan_max_tokens or deps.settings.plan_max_tokens,
             repair=repair,
+            on_text=on_text,
+            cache_ttl=ttl,
         )
 
-    reply = call()
+    reply = call(on_text=live)
+    if live is not None:
+        live.close()
     if schema is None:
         return Synthesis(text=reply.output, usage=reply.usage)
     spent = reply.usage

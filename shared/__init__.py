@@ -43,8 +43,10 @@ if TYPE_CHECKING:
         JobTimeout,
         ModelCallError,
         PlanError,
+        WebhookSignatureError,
     )
     from chorus.settings import Settings
+    from chorus.webhooks import verify_webhook
 
 _EXPORTS = {
     "chorus.client.http": ("AsyncClient", "Client"),
@@ -72,8 +74,10 @@ _EXPORTS = {
         "JobTimeout",
         "ModelCallError",
         "PlanError",
+        "WebhookSignatureError",
     ),
     "chorus.settings": ("Settings",),
+    "chorus.webhooks": ("verify_webhook",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -102,8 +106,10 @@ __all__ = [
     "SubtaskResult",
     "SubtaskStatus",
     "Usage",
+    "WebhookSignatureError",
     "__version__",
     "submit_job",
+    "verify_webhook",
 ]
 
 

@@ -93,11 +93,15 @@ class ModelCallError(ChorusError):
 class PlanError(ChorusError):
     """The model's plan could not be used; the message says why, for the record.
 
-    `usage` carries what the rejected planning calls cost, so the record still shows it."""
+    `usage` carries what the rejected planning calls cost, so the record still shows it;
+    `repairable` is False when asking again could not help (a plan cut off at max_tokens)."""
 
-    def __init__(self, message: str, usage: Usage | None = None) -> None:
+    def __init__(
+        self, message: str, usage: Usage | None = None, *, repairable: bool = True
+    ) -> None:
         super().__init__(message)
         self.usage = usage
+        self.repairable = repairable
 
 
 class RetryLater(ChorusError):
@@ -117,3 +121,8 @@ class RetryLater(ChorusError):
 class ResultNotStored(ChorusError):
     """A worker holds a model reply it could not store before giving up (Redis away past the
     cap, the job's deadline or the visibility timeout). The reconciler runs the subtask again."""
+
+
+class WebhookSignatureError(ChorusError, ValueError):
+    """A webhook's `Chorus-Signature` does not check out (`chorus.webhooks.verify`): malformed,
+    outside the time tolerance, or signed with another secret or over another body."""

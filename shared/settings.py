@@ -33,6 +33,8 @@ OPTIONAL_VALUES = (
     "api_tokens",
     "metrics_token",
     "profiles_dir",
+    "flower_url",
+    "console_url",
 )
 
 
@@ -89,7 +91,16 @@ class Settings(BaseSettings):
     worker_model: str = limits.DEFAULT_WORKER_MODEL
     plan_max_tokens: int = Field(default=limits.DEFAULT_PLAN_MAX_TOKENS, ge=1)
     worker_max_tokens: int = Field(default=limits.DEFAULT_WORKER_MAX_TOKENS, ge=1)
+    # A call answered in one piece (planning) completes within model_timeout_s; a streamed
+    # call (workers, synthesis) within stream_timeout_s as a whole and model_idle_timeout_s
+    # between two chunks: the two are checked separately.
     model_timeout_s: float = Field(default=limits.DEFAULT_MODEL_TIMEOUT_S, gt=0)
+    stream_timeout_s: float = Field(default=limits.DEFAULT_STREAM_TIMEOUT_S, gt=0)
+    model_idle_timeout_s: float = Field(default=limits.DEFAULT_MODEL_IDLE_TIMEOUT_S, gt=0)
+    # Worker and synthesis text is published as `subtask_delta` events while it is written.
+    stream_deltas: bool = True
+    # How long delta streams outlive a subtask's result (and the job's end) before they expire.
+    delta_linger_s: float = Field(default=limits.DEFAULT_DELTA_LINGER_S, gt=0)
     # Retries happen in Celery (a waiting task holds no worker slot); the SDK's own stay at 0
     # so the two layers never multiply.
     max_attempts: int = Field(default=limits.DEFAULT_MAX_ATTEMPTS, ge=1, le=20)
@@ -120,6 +131,36 @@ class Settings(BaseSettings):
     profiles_dir: str | None = None
     # false: tenants of the HTTP API may not bring prompts or schemas inline, only profiles.
     inline_prompts: bool = True
+    # Flower's base URL as a browser reaches it: the console's job page links to its tasks.
+    flower_url: str | None = None
+    # The console's base URL (the API's, e.g. https://chorus.example): the gather result that
+    # Flower shows names the job's page under it; unset, the page's path alone.
+    console_url: str | None = None
+    # Webhook signing secrets by tenant (jobs without one sign with "default"), e.g.
+    # CHORUS_WEBHOOK_SECRETS='{"default": "whsec_...", "acme": "whsec_..."}'.
+    webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    # Hosts or networks (CIDR) a webhook may target although they are private addresses,
+    # e.g. CHORUS_WEBHOOK_ALLOW='["10.0.0.0/8", "hooks.internal"]'.
+    webhook_allow: list[str] = Field(default_factory=list)
+    # The unit of the webhook retry schedule (10 s, 30 s, 1 min, … every 2 h for a day at the
+    # default); tests make it small.
+    webhook_retry_base_s: float = Field(default=10.0, gt=0)
+    # Prompt caching (chorus.core.caching). The smallest prefix each model caches, by name
+    # prefix, over the built-in table, e.g. CHORUS_CACHE_MIN_TOKENS='{"claude-sonnet": 2048}'.
+    cache_min_tokens: dict[str, int] = Field(default_factory=dict)
+    # The longest a worker call waits for the call warming the cache to start answering.
+    cache_warm_wait_s: float = Field(default=limits.DEFAULT_CACHE_WARM_WAIT_S, ge=0)
+    # "auto" warms the cache only when that saves at least this many dollars on the job.
+    cache_min_saving_usd: float = Field(default=0.0, ge=0)
+    # Batch mode (chorus.runtime.batches): requests are collected for up to batch_window_s or
+    # batch_max_requests, whichever comes first, then sent as one batch polled every
+    # batch_poll_s; a request unanswered after batch_max_wait_s is made directly instead.
+    batch_window_s: float = Field(default=limits.DEFAULT_BATCH_WINDOW_S, gt=0)
+    batch_max_requests: int = Field(
+        default=limits.DEFAULT_BATCH_MAX_REQUESTS, ge=1, le=limits.MAX_BATCH_REQUESTS
+    )
+    batch_poll_s: float = Field(default=limits.DEFAULT_BATCH_POLL_S, gt=0)
+    batch_max_wait_s: float = Field(default=limits.DEFAULT_BATCH_MAX_WAIT_S, gt=0)
 
     orchestrator_concurrency: int = Field(default=limits.DEFAULT_ORCHESTRATOR_CONCURRENCY, ge=1)
     worker_concurrency: int = Field(default=limits.DEFAULT_WORKER_CONCURRENCY, ge=1)

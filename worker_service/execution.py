@@ -8,7 +8,8 @@ with the kwargs of the next attempt (attempts and first start travel with the me
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pydantic
@@ -22,11 +23,13 @@ from chorus.contract.models import (
     describe_validation_error,
 )
 from chorus.core import prompts, records, retry
+from chorus.core.deltas import DeltaWriter
 from chorus.core.outputs import parse_output
-from chorus.core.persisting import keep_trying
 from chorus.core.ports import TaskDeps, WorkerReply
 from chorus.core.rates import CallCost, estimate_input_tokens, wait_for_slot
 from chorus.errors import ModelCallError, RetryLater
+from chorus.worker_service import batched, warmup
+from chorus.worker_service.recording import record
 from chorus.worker_service.refusals import Refused, reject
 
 log = logging.getLogger(__name__)
@@ -60,7 +63,10 @@ def execute(
     started_at = assignment.first_started_at or deps.clock()
     attempt = assignment.attempts_made + 1
     stop = assignment.budget.exceeded(control.spent_tokens, control.spent_usd, deps.clock())
-    if control.cancelled or stop is not None:
+    stopping = control.cancelled or stop is not None
+    # Batch mode: the reply a Message Batch gave (waits raise RetryLater); None: call directly.
+    first = batched.visit(deps, assignment, stopping=stopping, started_at=started_at)
+    if stopping and first is None:
         detail = (
             records.CANCELLED_ERROR
             if control.cancelled
@@ -70,17 +76,23 @@ def execute(
         skipped = skipped.model_copy(
             update={"status": SubtaskStatus.SKIPPED, "usage": assignment.carried_usage}
         )
-        return _record(deps, assignment, skipped, node, began)
+        return record(deps, assignment, skipped, node, began)
     try:
-        _before_call(deps, assignment, started_at, attempt)
+        if first is None:
+            _before_call(deps, assignment, started_at, attempt)
     except RetryLater:
+        _release_followers(deps, assignment)  # put off: the others need not wait for it
         raise
     except Exception as exc:
         log.warning("job %s: store unavailable before the call (%s)", assignment.job_id, exc)
         raise RetryLater(retry.store_unavailable_delay_s(), "store unavailable") from exc
+    live = _live_text(deps, assignment, attempt) if first is None else None
+    signal = warmup.lead_signal(deps, assignment)
     try:
-        reply, data, mismatch = _call(deps, assignment)
+        reply, data, mismatch = _call(deps, assignment, live, signal, first)
     except PaidCallError as paid:
+        if live is not None:  # the partial text is no reply: a retry streams from the start
+            live.drop()
         error = paid.error
         carried = assignment.carried_usage + paid.spent
         delay = retry.next_retry_delay_s(
@@ -115,7 +127,7 @@ def execute(
     else:
         note = "output truncated at max_tokens" if reply.truncated else None
         if mismatch is not None:  # kept on the record: the output was paid for
-            note = f"output_schema: {mismatch} (after {REPAIR_ROUNDS} repair round)"
+            note = f"output_schema: {mismatch}"
         result = SubtaskResult(
             index=assignment.subtask.index,
             type=assignment.subtask.type,
@@ -129,8 +141,13 @@ def execute(
             usage=assignment.carried_usage + reply.usage,
             started_at=started_at,
             finished_at=deps.clock(),
+            cache=assignment.cache.reason if assignment.cache else None,
+            batched=first is not None,
         )
-    return _record(deps, assignment, result, node, began)
+    finally:
+        if signal is not None:  # failed or not, nobody waits for this call any longer
+            signal()
+    return record(deps, assignment, result, node, began)
 
 
 REPAIR_ROUNDS = 1
@@ -165,6 +182,12 @@ def _before_call(
     )
 
 
+def _release_followers(deps: TaskDeps, assignment: SubtaskAssignment) -> None:
+    signal = warmup.lead_signal(deps, assignment)
+    if signal is not None:
+        signal()
+
+
 def _count_retry(deps: TaskDeps, stage: str) -> None:
     try:
         deps.store.count_retry(stage)
@@ -172,24 +195,54 @@ def _count_retry(deps: TaskDeps, stage: str) -> None:
         log.warning("could not count a %s retry: %s", stage, type(exc).__name__)
 
 
-def _call(deps: TaskDeps, assignment: SubtaskAssignment) -> tuple[WorkerReply, Any, str | None]:
+def _live_text(deps: TaskDeps, assignment: SubtaskAssignment, attempt: int) -> DeltaWriter | None:
+    if not deps.settings.stream_deltas:
+        return None
+    index = assignment.subtask.index
+    return DeltaWriter(deps.events, assignment.job_id, index, attempt)
+
+
+def _call(
+    deps: TaskDeps,
+    assignment: SubtaskAssignment,
+    live: DeltaWriter | None = None,
+    signal: Callable[[], None] | None = None,
+    first: WorkerReply | None = None,
+) -> tuple[WorkerReply, Any, str | None]:
     """The worker's reply (one `<response>` element unwrapped), its parsed value and, for a job
-    with an output schema, why it still does not match after one repair round (or None)."""
+    with an output schema, why it still does not match after one repair round (or None).
+    The first call's text is published as it arrives (`live`); a repair round's is not: a
+    reader has seen the first reply, and a second one appended would read as one text.
+    Its output comes with `subtask_finished`. `first`: the first reply, from a batch."""
+    ttl = batched.cache_ttl(assignment) if first else warmup.cache_ttl(deps, assignment)
+    on_text = warmup.with_signal(live, signal)
     try:
-        reply = deps.model.run_subtask(assignment)
+        reply = first or deps.model.run_subtask(assignment, on_text=on_text, cache_ttl=ttl)
     except ModelCallError as exc:
         raise PaidCallError(exc, Usage()) from exc
+    if live is not None:
+        live.close()
     schema = assignment.output_schema
     if schema is None:
         return _unwrapped(reply), None, None
     spent = reply.usage
     for round_no in range(REPAIR_ROUNDS + 1):
         data, problem = parse_output(reply.output, schema)
+        if problem is not None and reply.truncated:
+            # Asked again with the same max_tokens, the model would be cut off again: say why
+            # instead of paying for a repair round.
+            problem = (
+                f"the reply was cut off at max_tokens ({assignment.max_tokens}) before its JSON "
+                f"was complete; raise worker_max_tokens ({problem})"
+            )
+            break
+        if problem is not None and round_no == REPAIR_ROUNDS:
+            problem = f"{problem} (after {REPAIR_ROUNDS} repair round)"
         if problem is None or round_no == REPAIR_ROUNDS:
             break
         repair = prompts.Repair(reply=reply.output, problem=problem)
         try:
-            reply = deps.model.run_subtask(assignment, repair)
+            reply = deps.model.run_subtask(assignment, repair, cache_ttl=ttl)
         except ModelCallError as exc:
             # The first reply was paid for: its usage travels on with the retry.
             raise PaidCallError(exc, spent) from exc
@@ -208,41 +261,6 @@ class PaidCallError(Exception):
 
 def _unwrapped(reply: WorkerReply) -> WorkerReply:
     return WorkerReply(prompts.unwrap_response(reply.output), reply.usage, reply.truncated)
-
-
-def _record(
-    deps: TaskDeps,
-    assignment: SubtaskAssignment,
-    result: SubtaskResult,
-    node: str | None,
-    began: datetime,
-) -> SubtaskResult:
-    """Store the result (stored, counted and announced in one step, only by the first
-    writer). The reply was paid for: while Redis is away or refusing writes, keep trying for
-    as long as the job can use it, then give up to the reconciler."""
-    result = result.model_copy(update={"worker": node})
-    return keep_trying(
-        lambda: deps.store.save_result(assignment.job_id, result),
-        what=f"job {assignment.job_id} subtask {assignment.subtask.index}'s result",
-        clock=deps.clock,
-        sleep=deps.sleep,
-        give_up_at=lambda now: _save_deadline(deps, assignment, began, now),
-    )
-
-
-def _save_deadline(
-    deps: TaskDeps, assignment: SubtaskAssignment, began: datetime, now: datetime
-) -> datetime:
-    """The earliest of: the cap from the first failure, the job's deadline, and the point
-    where kombu would restore this message (a redelivery would call the model again)."""
-    settings = deps.settings
-    bounds = [
-        now + timedelta(seconds=settings.result_save_cap_s),
-        began + timedelta(seconds=settings.visibility_timeout_s - retry.VISIBILITY_MARGIN_S),
-    ]
-    if assignment.budget.deadline_at is not None:
-        bounds.append(assignment.budget.deadline_at)
-    return min(bounds)
 
 
 def _failed(

@@ -9,21 +9,35 @@ from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chorus.contract import limits
 from chorus.contract.models import JobRecord, JobRequest, JobStatus
+from chorus.core.event_cursor import CURSOR_PATTERN
 from chorus.core.submission import build_request, fingerprint, same_job, tenant_job_id
 from chorus.errors import InvalidRequest, JobIdInUse
 from chorus.orchestrator_service.api.auth import parse_tokens, tenant_for
 from chorus.orchestrator_service.api.connections import api_connections
+from chorus.orchestrator_service.api.console import add_console_routes
 from chorus.orchestrator_service.api.event_stream import EventStreams
 from chorus.orchestrator_service.api.health_route import add_health_routes
 from chorus.orchestrator_service.api.metrics_route import add_metrics_route
+from chorus.orchestrator_service.api.openapi import (
+    TAGS,
+    add_offline_docs,
+    bearer,
+    errors,
+    package_version,
+)
+from chorus.orchestrator_service.api.ownership import owned_job
 from chorus.orchestrator_service.api.profiles_route import add_profile_routes
+from chorus.orchestrator_service.api.retry_route import add_retry_routes
+from chorus.orchestrator_service.api.review_route import add_review_routes
 from chorus.orchestrator_service.api.store_errors import add_store_error_handlers
+from chorus.orchestrator_service.api.webhook_check import check_webhook
 from chorus.runtime.enqueue import record_and_enqueue
 from chorus.runtime.profiles import load_profiles
 from chorus.settings import Settings
@@ -61,13 +75,21 @@ def create_api(settings: Settings) -> FastAPI:
         yield
         await connections.close()
 
-    api = FastAPI(title="Chorus API", version="1.0.0", lifespan=lifespan)
+    api = FastAPI(
+        title="Chorus API",
+        version=package_version(),
+        lifespan=lifespan,
+        openapi_tags=TAGS,
+        docs_url=None,  # served by add_offline_docs, from local files
+        redoc_url=None,
+    )
 
     @api.middleware("http")
     async def cap_body_size(request: Request, call_next: Any) -> Response:
         length = request.headers.get("content-length")
-        if length is None and request.method in ("POST", "PUT", "PATCH"):
-            # A chunked body would slip past the size check: ask for a length instead.
+        if length is None and "transfer-encoding" in request.headers:
+            # A chunked body would slip past the size check: ask for a length instead. A
+            # request with neither header has no body (`curl -X POST …/cancel`) and passes.
             return JSONResponse({"error": "Content-Length required"}, status_code=411)
         if length and (not length.isdigit() or int(length) > settings.api_max_body_bytes):
             limit = settings.api_max_body_bytes
@@ -106,8 +128,11 @@ def create_api(settings: Settings) -> FastAPI:
         log.error("API request failed: %s", type(exc).__name__)
         return JSONResponse({"error": "internal error"}, status_code=500)
 
-    def tenant(authorization: Annotated[str | None, Header()] = None) -> str:
-        found = tenant_for(tokens, authorization)
+    def tenant(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> str:
+        given = f"Bearer {credentials.credentials}" if credentials else None
+        found = tenant_for(tokens, given)
         if found is None:
             raise HttpProblem(
                 401, "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"}
@@ -118,15 +143,18 @@ def create_api(settings: Settings) -> FastAPI:
     JobId = Annotated[str, PathParam(max_length=limits.MAX_JOB_ID_CHARS)]
 
     def owned(job_id: str, who: str) -> JobRecord:
-        """The caller's job, by the id the API answered with or the one they chose (stored
-        as `tenant_job_id`). Another tenant's job does not exist for them."""
-        for candidate in (job_id, tenant_job_id(who, job_id)):
-            record = store.find(candidate)
-            if record is not None and record.request.tenant == who:
-                return record
-        raise HttpProblem(404, f"no job {job_id!r}")
+        record = owned_job(store, job_id, who)
+        if record is None:
+            raise HttpProblem(404, f"no job {job_id!r}")
+        return record
 
-    @api.post("/v1/jobs", status_code=202, response_model=JobAccepted)
+    @api.post(
+        "/v1/jobs",
+        status_code=202,
+        response_model=JobAccepted,
+        tags=["jobs"],
+        responses=errors(401, 409, 411, 413, 422, 503),
+    )
     def create_job(
         body: JobRequest,
         response: Response,
@@ -141,6 +169,7 @@ def create_api(settings: Settings) -> FastAPI:
             payload["job_id"] = tenant_job_id(who, body.job_id)
         given = build_request(payload)
         request = profiles.resolve(given, inline_allowed=settings.inline_prompts)
+        check_webhook(request, settings)  # resolved: a profile's webhook is checked too
         assert request.job_id is not None
         job_id = request.job_id
         if idempotency_key:
@@ -167,26 +196,44 @@ def create_api(settings: Settings) -> FastAPI:
         response.headers["Location"] = location
         return JobAccepted(job_id=record.job_id, status=record.status, location=location)
 
-    @api.get("/v1/jobs/{job_id}", response_model=JobRecord)
+    @api.get(
+        "/v1/jobs/{job_id}",
+        response_model=JobRecord,
+        tags=["jobs"],
+        responses=errors(401, 404, 422, 503),
+    )
     def get_job(job_id: JobId, who: Tenant) -> JobRecord:
         return owned(job_id, who)
 
-    @api.post("/v1/jobs/{job_id}/cancel", response_model=JobRecord)
+    @api.post(
+        "/v1/jobs/{job_id}/cancel",
+        response_model=JobRecord,
+        tags=["jobs"],
+        responses=errors(401, 404, 411, 413, 422, 503),
+    )
     def cancel_route(job_id: JobId, who: Tenant) -> JobRecord:
         """Idempotent: a job already over is returned as it is."""
         return store.cancel(owned(job_id, who).job_id)[0]
 
-    @api.get("/v1/jobs/{job_id}/events", response_class=StreamingResponse)
+    @api.get(
+        "/v1/jobs/{job_id}/events",
+        response_class=StreamingResponse,
+        tags=["events"],
+        responses=errors(401, 404, 422, 503),
+    )
     async def job_events(
         job_id: JobId,
         who: Tenant,
-        last_event_id: Annotated[str | None, Header(pattern=r"^\d+-\d+$")] = None,
+        last_event_id: Annotated[str | None, Header(pattern=CURSOR_PATTERN)] = None,
+        deltas: bool = True,
     ) -> Response:
-        """Server-Sent Events from the job's stream; reconnect with `Last-Event-ID` to resume
+        """Server-Sent Events from the job's stream, the workers' text as `subtask_delta`
+        events included unless `deltas=false`; reconnect with `Last-Event-ID` to resume
         (`event_stream.py`: what an open stream costs, and 503 when too many are open)."""
-        return streams.response(await run_in_threadpool(owned, job_id, who), last_event_id)
+        record = await run_in_threadpool(owned, job_id, who)
+        return streams.response(record, last_event_id, deltas=deltas)
 
-    @api.get("/v1/jobs", response_model=JobPage)
+    @api.get("/v1/jobs", response_model=JobPage, tags=["jobs"], responses=errors(401, 422, 503))
     def list_jobs(
         who: Tenant,
         status: JobStatus | None = None,
@@ -215,4 +262,8 @@ def create_api(settings: Settings) -> FastAPI:
     add_health_routes(api, connections.probe, celery)
     add_metrics_route(api, settings)
     add_profile_routes(api, profiles, tenant)
+    add_retry_routes(api, store, celery, tenant)
+    add_review_routes(api, store, celery, tenant)
+    add_offline_docs(api)
+    add_console_routes(api, tokens, store, streams, flower_url=settings.flower_url, celery=celery)
     return api

@@ -39,7 +39,11 @@ def api_connections(settings: Settings) -> ApiConnections:
         block_s=limits.STREAM_KEEPALIVE_S,
     )
     return ApiConnections(
-        store=JobStore(redis_client(settings, fail_fast=True), ttl_s=settings.job_ttl_s),
+        store=JobStore(
+            redis_client(settings, fail_fast=True),
+            ttl_s=settings.job_ttl_s,
+            delta_linger_s=settings.delta_linger_s,
+        ),
         celery=api_celery(settings),
         events=AsyncJobEvents(events),
         probe=async_redis_client(settings, max_connections=PROBE_CONNECTIONS, fail_fast=True),

@@ -19,8 +19,9 @@ from typing import Protocol
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from chorus.contract import limits
-from chorus.contract.events import JobEvent
+from chorus.contract.events import EventKind, JobEvent
 from chorus.contract.models import JobRecord
+from chorus.core.event_cursor import Cursor
 from chorus.store.health import UNREACHABLE
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ STREAMS_BUSY = "too many open event streams; try again later"
 
 class EventSource(Protocol):
     async def read(
-        self, job_id: str, after: str = "0", *, block_ms: int | None = 1000
+        self, job_id: str, after: str = "0", *, block_ms: int | None = 1000, deltas: bool = False
     ) -> list[JobEvent]: ...
 
     async def over(self, job_id: str) -> bool: ...
@@ -52,21 +53,31 @@ class EventStreams:
         self._recheck_s = recheck_s
         self.open = 0  # streams being served: each may hold a pool connection
 
-    def response(self, record: JobRecord, last_event_id: str | None) -> Response:
-        """The stream of `record`'s job after `last_event_id`, or 503 when the pool is
-        taken. A burst may overshoot the count by the streams not yet started: those wait
-        on the pool no longer than the fail-fast timeout, then end, and their clients
-        reconnect."""
+    def response(
+        self, record: JobRecord, last_event_id: str | None, *, deltas: bool = True
+    ) -> Response:
+        """The stream of `record`'s job after `last_event_id` (with the workers' text as
+        `subtask_delta` events unless `deltas` is false), or 503 when the pool is taken. A
+        burst may overshoot the count by the streams not yet started: those wait on the pool
+        no longer than the fail-fast timeout, then end, and their clients reconnect."""
+        try:
+            Cursor.parse(last_event_id)
+        except ValueError as exc:
+            fields = [{"field": "header.last-event-id", "message": str(exc)}]
+            return JSONResponse({"error": f"Last-Event-ID: {exc}", "fields": fields}, 422)
         if self.open >= self._limit:
             return JSONResponse({"error": STREAMS_BUSY}, 503, headers={"Retry-After": "1"})
-        stream = self._stream(record.job_id, last_event_id or "0", record.status.is_final)
+        final = record.status.is_final
+        stream = self._stream(record.job_id, last_event_id or "0", final, deltas)
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
-    async def _stream(self, job_id: str, after: str, final: bool) -> AsyncIterator[str]:
+    async def _stream(
+        self, job_id: str, after: str, final: bool, deltas: bool
+    ) -> AsyncIterator[str]:
         self.open += 1
         try:
-            async for chunk in self._follow(job_id, after, final):
+            async for chunk in self._follow(job_id, after, final, deltas):
                 yield chunk
         except UNREACHABLE as exc:
             # The status line is long gone: end the stream; the client reconnects after its
@@ -75,7 +86,9 @@ class EventStreams:
         finally:
             self.open -= 1
 
-    async def _follow(self, job_id: str, after: str, final: bool) -> AsyncIterator[str]:
+    async def _follow(
+        self, job_id: str, after: str, final: bool, deltas: bool
+    ) -> AsyncIterator[str]:
         deadline = time.monotonic() + STREAM_MAX_S
         recheck_at = time.monotonic() + self._recheck_s
         waited = False
@@ -83,7 +96,7 @@ class EventStreams:
             # The first read answers at once, so a waiting client hears a keep-alive now;
             # a final job has every event in the stream already: read them, never wait.
             block = self._keepalive_ms if waited and not final else None
-            batch = await self._events.read(job_id, after, block_ms=block)
+            batch = await self._events.read(job_id, after, block_ms=block, deltas=deltas)
             waited = True
             if not batch:
                 if final:
@@ -94,9 +107,18 @@ class EventStreams:
                     final = await self._events.over(job_id)
                 yield ": keep-alive\n\n"
                 continue
-            for event in batch:
-                after = event.id
-                payload = json.dumps(event.data)
-                yield f"id: {event.id}\nevent: {event.kind.value}\ndata: {payload}\n\n"
+            for n, event in enumerate(batch):
+                after, data = event.id, event.data
+                superseded = False
                 if event.kind.is_last:
+                    # A job retried since (`retried` follows) is followed on to its new last
+                    # event; the old one says so, since a client stops at a last event.
+                    later = batch[n + 1 :] or await self._events.read(
+                        job_id, after, block_ms=None, deltas=deltas
+                    )
+                    superseded = any(e.kind is EventKind.RETRIED for e in later)
+                    data = {**data, "superseded": True} if superseded else data
+                payload = json.dumps(data)
+                yield f"id: {event.id}\nevent: {event.kind.value}\ndata: {payload}\n\n"
+                if event.kind.is_last and not superseded:
                     return

@@ -33,11 +33,11 @@ def consuming_queues(celery: Celery) -> set[str]:
 def add_health_routes(api: FastAPI, probe: redis.asyncio.Redis, celery: Celery) -> None:
     inspecting = ThreadPoolExecutor(2, thread_name_prefix="readyz")
 
-    @api.get("/healthz")
+    @api.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @api.get("/readyz")
+    @api.get("/readyz", tags=["health"])
     async def readyz() -> JSONResponse:
         checks = {"redis": False, "orchestrator": False, "worker": False}
         health = await aprobe(probe)

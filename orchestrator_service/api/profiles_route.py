@@ -7,17 +7,28 @@ from fastapi.responses import JSONResponse
 
 from chorus.contract.profiles import Profile, ProfileSummary
 from chorus.core.profiles import Profiles
+from chorus.orchestrator_service.api.openapi import errors
 
 
 def add_profile_routes(api: FastAPI, profiles: Profiles, tenant: object) -> None:
     Tenant = Annotated[str, Depends(tenant)]
 
-    @api.get("/v1/profiles", response_model=list[ProfileSummary])
+    @api.get(
+        "/v1/profiles",
+        response_model=list[ProfileSummary],
+        tags=["profiles"],
+        responses=errors(401, 503),
+    )
     def list_profiles(who: Tenant) -> list[ProfileSummary]:
         """Every registered profile: its name and what it is for."""
         return profiles.summaries()
 
-    @api.get("/v1/profiles/{name}", response_model=Profile, responses={404: {}})
+    @api.get(
+        "/v1/profiles/{name}",
+        response_model=Profile,
+        tags=["profiles"],
+        responses=errors(401, 404, 422, 503),
+    )
     def get_profile(name: str, who: Tenant) -> Profile | JSONResponse:
         """One profile in full: prompts, schemas, models, limits and budgets."""
         found = profiles.find(name)

@@ -16,7 +16,6 @@ import typer
 
 from chorus.cli.app import (
     EXIT_JOB_NOT_SUCCEEDED,
-    EXIT_OK,
     app,
     bad_input,
     err,
@@ -24,6 +23,7 @@ from chorus.cli.app import (
     load_settings,
     out,
 )
+from chorus.cli.inputs import live_focus, parse_context, read_mapping
 from chorus.contract import limits
 
 if TYPE_CHECKING:
@@ -31,24 +31,6 @@ if TYPE_CHECKING:
     from chorus.core.profiles import Profiles
     from chorus.settings import Settings
     from chorus.store.jobs import JobStore
-
-
-def _parse_context(raw: str | None) -> Any:
-    if raw is None:
-        return {}
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise bad_input(f"--context is not valid JSON: {exc.msg} at position {exc.pos}") from exc
-
-
-def _read_mapping(path: Path) -> dict[str, Any]:
-    from chorus.runtime.files import FileProblem, load_mapping
-
-    try:
-        return load_mapping(path)
-    except FileProblem as exc:
-        raise bad_input(str(exc)) from exc
 
 
 def _profiles(settings: Settings) -> Profiles:
@@ -87,7 +69,7 @@ def _store(settings: Settings) -> JobStore:
         client.ping()  # before the store's imports, to say Redis is away as soon as can be
     from chorus.store.jobs import JobStore
 
-    return JobStore(client, ttl_s=settings.job_ttl_s)
+    return JobStore(client, ttl_s=settings.job_ttl_s, delta_linger_s=settings.delta_linger_s)
 
 
 @contextmanager
@@ -121,8 +103,19 @@ def submit(
         bool | None,
         typer.Option("--synthesize/--no-synthesize", help="Combine the outputs into one answer."),
     ] = None,
+    review: Annotated[
+        bool | None,
+        typer.Option(
+            "--review/--no-review",
+            help="Stop after planning until the plan is approved (chorus review JOB_ID).",
+        ),
+    ] = None,
     profile: Annotated[
         str | None, typer.Option(help="A registered profile (chorus profiles lists them).")
+    ] = None,
+    cache: Annotated[str | None, typer.Option(help="Prompt caching: auto, off or warm.")] = None,
+    batch: Annotated[
+        bool | None, typer.Option("--batch/--no-batch", help="Half price, via Message Batches.")
     ] = None,
     output_schema: Annotated[
         Path | None,
@@ -133,6 +126,13 @@ def submit(
     wait: Annotated[
         bool, typer.Option("--wait", "--follow", help="Follow progress until the job ends.")
     ] = False,
+    live: Annotated[
+        str | None,
+        typer.Option(
+            help="Follow, printing the workers' text as it is written: 'all' or one subtask's "
+            "index (its text on stdout, progress on stderr)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 600.0,
     prompts_file: Annotated[
@@ -144,22 +144,29 @@ def submit(
     ] = None,
 ) -> None:
     """Validate and enqueue a job. Exit 2 on bad input (nothing is enqueued)."""
-    from chorus.contract.models import JobStatus
     from chorus.core.submission import build_request
     from chorus.errors import InvalidRequest, JobTimeout
 
     # Only what was given: a profile's fields are the defaults of the rest.
-    given = {"max_subtasks": max_subtasks, "synthesize": synthesize, "profile": profile}
+    given = {
+        "max_subtasks": max_subtasks,
+        "synthesize": synthesize,
+        "review_plan": review,
+        "profile": profile,
+        "cache": cache,
+        "mode": None if batch is None else ("batch" if batch else "normal"),
+    }
     options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if prompts_file is not None:
-        options["prompts"] = _read_mapping(prompts_file)
+        options["prompts"] = read_mapping(prompts_file)
     if output_schema is not None:
-        options["output_schema"] = _read_mapping(output_schema)
-    payload = {"task": task, "context": _parse_context(context), "options": options}
+        options["output_schema"] = read_mapping(output_schema)
+    payload = {"task": task, "context": parse_context(context), "options": options}
     settings = load_settings()
     try:
         request = _profiles(settings).resolve(build_request(payload))
-    except InvalidRequest as exc:
+        focus = live_focus(live, as_json)
+    except (InvalidRequest, ValueError) as exc:
         raise bad_input(str(exc)) from exc
     store = _store(settings)
     # Celery and the rest only once Redis answered: Redis away is said that much sooner.
@@ -176,7 +183,7 @@ def submit(
             job_id = record_and_enqueue(app, store, settings, request).job_id
         except RuntimeError as exc:  # Celery's result backend gave up reconnecting
             raise _unreachable("Celery result backend") from exc
-    if not wait:
+    if not wait and live is None:
         out().print_json(data={"job_id": job_id}) if as_json else out().print(job_id)
         return
     # Waiting rides out a Redis restart as the services do: these clients retry.
@@ -188,15 +195,18 @@ def submit(
             else:
                 err().print(f"job {job_id} enqueued; {settings.describe_model_endpoint()}")
                 events = JobEvents(redis_client(settings), ttl_s=settings.job_ttl_s)
-                record = render.follow(store, events, job_id, timeout_s=timeout, console=err())
+                if live is not None:
+                    from chorus.cli.live import follow_live
+
+                    record = follow_live(
+                        store, events, job_id, focus=focus, timeout_s=timeout, err=err()
+                    )
+                else:
+                    record = render.follow(store, events, job_id, timeout_s=timeout, console=err())
     except JobTimeout as exc:
         err().print(f"[yellow]{exc}[/yellow]")
         raise typer.Exit(EXIT_JOB_NOT_SUCCEEDED) from exc
-    if as_json:
-        sys.stdout.write(record.model_dump_json(indent=2) + "\n")
-    else:
-        render.show_record(out(), record)
-    raise typer.Exit(EXIT_OK if record.status is JobStatus.SUCCEEDED else EXIT_JOB_NOT_SUCCEEDED)
+    raise render.end_with(record, as_json=as_json)
 
 
 def _load(job_id: str) -> tuple[JobStore, JobRecord]:
@@ -216,26 +226,38 @@ def _load(job_id: str) -> tuple[JobStore, JobRecord]:
 @app.command()
 def jobs(
     limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per job, one per line.")
+    ] = False,
 ) -> None:
-    """List recent jobs."""
-    from rich.table import Table
+    """List recent jobs: status, subtasks, tokens, cost and the task."""
+    from rich.table import Column, Table
 
     from chorus.cli import render
 
     store = _store(load_settings())
-    table = Table("job", "status", "created", "subtasks", "task")
     with _reaching_redis():
         found = [store.find(job_id) for job_id, _ in store.recent_jobs(limit)]
-    for record in found:
-        if record is not None:
-            task = record.request.task.replace("\n", " ")
-            table.add_row(
-                record.job_id,
-                render.status_text(record.status),
-                record.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                str(record.subtasks_total),
-                task[:50] + ("…" if len(task) > 50 else ""),
-            )
+    records = [record for record in found if record is not None]
+    if as_json:
+        for record in records:
+            print(json.dumps(render.listing(record)))
+        return
+    # The id never wraps or shortens, however narrow the terminal: it is what people copy.
+    table = Table(
+        Column("job", no_wrap=True, min_width=max((len(r.job_id) for r in records), default=3)),
+        "status", "created", "subtasks", "tokens", "cost", Column("task", overflow="ellipsis"),
+    )  # fmt: skip
+    for record in records:
+        table.add_row(
+            record.job_id,
+            render.status_text(record.status),
+            record.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            str(record.subtasks_total),
+            str(record.usage.total_tokens),
+            render.cost_text(record.usage.cost_usd),
+            record.request.task.replace("\n", " ")[:200],
+        )
     out().print(table)
 
 

@@ -11,10 +11,10 @@ from typing import Annotated
 import typer
 
 from chorus import __version__
-from chorus.cli import jobs, services
+from chorus.cli import jobs, retry, review, services
 from chorus.cli.app import app
 
-__all__ = ["app", "jobs", "main", "services"]
+__all__ = ["app", "jobs", "main", "retry", "review", "services"]
 
 
 def _show_version(value: bool) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
+import typer
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from chorus.cli.app import EXIT_JOB_NOT_SUCCEEDED, EXIT_OK, out
 from chorus.contract.events import EventKind
 from chorus.contract.models import JobRecord, JobStatus, SubtaskStatus
 from chorus.errors import JobTimeout
@@ -18,6 +21,7 @@ from chorus.store.jobs import JobStore
 
 STATUS_STYLE = {
     JobStatus.PLANNING: "cyan",
+    JobStatus.AWAITING_REVIEW: "blue",
     JobStatus.RUNNING: "cyan",
     JobStatus.SUCCEEDED: "green",
     JobStatus.PARTIAL: "yellow",
@@ -28,6 +32,20 @@ STATUS_STYLE = {
 
 def status_text(status: JobStatus) -> Text:
     return Text(status.value, style=f"bold {STATUS_STYLE[status]}")
+
+
+def cost_text(usd: float) -> str:
+    """Dollars to the cent, and finer below a cent, where most single jobs are."""
+    return f"${usd:.2f}" if usd >= 1 else f"${usd:.4f}"
+
+
+def _cache_note(saving_usd: float) -> str:
+    """What prompt caching saved (or cost: a write nobody read) against sending it plain."""
+    if saving_usd > 0:
+        return f" (caching saved {cost_text(saving_usd)})"
+    if saving_usd < 0:
+        return f" (caching cost {cost_text(-saving_usd)} more)"
+    return ""
 
 
 def progress_bar(console: Console) -> Progress:
@@ -55,12 +73,28 @@ def summary_table(record: JobRecord) -> Table:
         f"{u.input_tokens} in / {u.output_tokens} out / "
         f"{u.cache_read_input_tokens} cache read / {u.cache_creation_input_tokens} cache write",
     )
+    table.add_row("cost", cost_text(u.cost_usd) + _cache_note(u.cache_saving_usd))
     if record.finished_at:
         seconds = (record.finished_at - record.created_at).total_seconds()
         table.add_row("time", f"{seconds:.2f}s (created → finished)")
     if record.error:
         table.add_row("error", Text(record.error, style="red"))
     return table
+
+
+def listing(record: JobRecord) -> dict[str, object]:
+    """One line of `chorus jobs --json`."""
+    return {
+        "job_id": record.job_id,
+        "status": record.status.value,
+        "created_at": record.created_at.isoformat(),
+        "finished_at": record.finished_at.isoformat() if record.finished_at else None,
+        "subtasks_total": record.subtasks_total,
+        "subtasks_failed": record.subtasks_failed,
+        "tokens": record.usage.total_tokens,
+        "cost_usd": record.usage.cost_usd,
+        "task": record.request.task,
+    }
 
 
 def show_record(console: Console, record: JobRecord) -> None:
@@ -98,12 +132,28 @@ def follow(
                 return record
             for event in events.read(job_id, after, block_ms=500):
                 after = event.id
-                if event.kind is EventKind.PLANNED:
+                if event.kind is EventKind.AWAITING_REVIEW:
+                    waiting = f"plan awaits review: chorus review {job_id}"
+                    progress.update(bar, description=waiting)
+                elif event.kind is EventKind.PLANNED:
                     total = int(event.data["subtasks"])
                     progress.update(bar, description="subtasks", total=total)
                 elif event.kind is EventKind.SUBTASK_FINISHED:
                     done += 1
                     progress.update(bar, completed=done)
+                elif event.kind is EventKind.RETRIED:  # what failed runs again
+                    done -= len(event.data.get("subtasks", []))
+                    progress.update(bar, completed=done)
             if time.monotonic() >= deadline:
                 status = record.status.value if record else "not yet recorded"
                 raise JobTimeout(f"job {job_id} still {status} after {timeout_s:.0f}s")
+
+
+def end_with(record: JobRecord, *, as_json: bool) -> typer.Exit:
+    """Show the final record (JSON on stdout with `as_json`); the exit that says whether the
+    job succeeded (0) or not (1)."""
+    if as_json:
+        sys.stdout.write(record.model_dump_json(indent=2) + "\n")
+    else:
+        show_record(out(), record)
+    return typer.Exit(EXIT_OK if record.status is JobStatus.SUCCEEDED else EXIT_JOB_NOT_SUCCEEDED)

@@ -72,19 +72,46 @@ def worker(
 def simulator(
     host: str = "127.0.0.1",
     port: int = 8765,
-    latency_ms: Annotated[float, typer.Option(help="Delay per call.")] = 0.0,
-    fail_every: Annotated[int, typer.Option(help="Fail every Nth call (0: never).")] = 0,
-    fail_status: int = 529,
+    profile: Annotated[
+        str, typer.Option(help="default (fast, exact) or realistic (slow, long-tailed).")
+    ] = "default",
+    latency_ms: Annotated[float | None, typer.Option(help="Median delay per call.")] = None,
+    latency_p99_ms: Annotated[
+        float | None, typer.Option(help="99th percentile delay: log-normal latency.")
+    ] = None,
+    ms_per_output_token: Annotated[float | None, typer.Option(help="Generation time.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the latency draws.")] = None,
+    stream_tokens_per_s: Annotated[
+        float | None, typer.Option(help="Streamed text pieces per second.")
+    ] = None,
+    fail_every: Annotated[int | None, typer.Option(help="Fail every Nth call (0: never).")] = None,
+    fail_status: int | None = None,
     api_key: Annotated[
         str | None, typer.Option(envvar="CHORUS_SIMULATOR_API_KEY", help="Required off loopback.")
     ] = None,
 ) -> None:
     """Run the offline Anthropic-compatible simulator (local development and tests)."""
-    from chorus.devstack.simulator import SimulatorConfig, serve
+    import pydantic
 
-    config = SimulatorConfig(
-        latency_ms=latency_ms, fail_every=fail_every, fail_status=fail_status, api_key=api_key
-    )
+    from chorus.devstack.simulator import SimulatorConfig, serve
+    from chorus.devstack.simulator.config import PROFILES
+
+    if profile not in PROFILES:
+        raise bad_input(f"--profile must be one of {', '.join(PROFILES)}")
+    try:
+        config = SimulatorConfig.for_profile(
+            "realistic" if profile == "realistic" else "default",
+            latency_ms=latency_ms,
+            latency_p99_ms=latency_p99_ms,
+            ms_per_output_token=ms_per_output_token,
+            seed=seed,
+            stream_tokens_per_s=stream_tokens_per_s,
+            fail_every=fail_every,
+            fail_status=fail_status,
+            api_key=api_key,
+        )
+    except pydantic.ValidationError as exc:
+        raise bad_input(str(exc.errors(include_url=False)[0]["msg"])) from exc
     try:
         serve(host, port, config)
     except ValueError as exc:
@@ -114,7 +141,7 @@ def api(
         application = create_api(settings)
     except ConfigError as exc:
         raise bad_input(str(exc)) from exc
-    err().print(f"Chorus API listening on http://{host}:{port} (docs at /docs)")
+    err().print(f"Chorus API listening on http://{host}:{port} (docs at /docs, console at /ui)")
     # log_config=None: uvicorn's lines go through the handler configured above.
     uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
 
@@ -122,11 +149,14 @@ def api(
 @app.command()
 def flower(address: str = "127.0.0.1", port: int = 5555) -> None:
     """Run Flower on the Chorus app (FLOWER_BASIC_AUTH=user:password to protect it)."""
-    from chorus.core.network import is_loopback
+    from chorus.core.network import basic_auth_problem, is_loopback
     from chorus.runtime.commands import flower_argv
 
-    if not os.environ.get("FLOWER_BASIC_AUTH") and not is_loopback(address):
-        raise bad_input(f"refusing to serve Flower on {address} without FLOWER_BASIC_AUTH")
+    problem = basic_auth_problem(os.environ.get("FLOWER_BASIC_AUTH"))
+    if problem and not is_loopback(address):
+        raise bad_input(
+            f"refusing to serve Flower on {address} without FLOWER_BASIC_AUTH ({problem})"
+        )
     argv = flower_argv(address, port)
     os.execv(argv[0], argv)  # noqa: S606 - replaces this process with Flower
 

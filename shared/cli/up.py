@@ -84,15 +84,18 @@ def run_up(
     signal.signal(signal.SIGTERM, request_stop)
     try:
         stack.start(on_step=lambda line: _say(console, line))
-        api_url = stack.add_api(api_port)
+        # The API's job pages link to Flower's tasks: the port is fixed before either starts.
+        flower_link = settings.flower_url or f"http://127.0.0.1:{flower_port}"
+        api_url = stack.add_api(api_port, env={"CHORUS_FLOWER_URL": flower_link})
         flower_url = stack.add_flower(flower_port)
     except StackError as exc:
         stack.stop()
         # The first line says why; the child's own lines were echoed above and are in its log.
         return _failed(console, str(exc).splitlines()[0].rstrip(":"))
     console.print(
-        f"[bold]up[/bold] • Chorus is running. API {api_url} (docs {api_url}/docs, "
-        f"metrics {api_url}/metrics), Flower {flower_url}, REDIS_URL={_safe(stack.redis_url)}\n"
+        f"[bold]up[/bold] • Chorus is running. Console {api_url}/ui (loopback: no sign-in), "
+        f"API {api_url} (docs {api_url}/docs, metrics {api_url}/metrics), Flower "
+        f"{flower_url}, REDIS_URL={_safe(stack.redis_url)}\n"
         f"[bold]up[/bold] • Submit: REDIS_URL={_safe(stack.redis_url)} chorus submit 'a task' "
         "--follow. Ctrl-C stops everything.",
         highlight=False,

@@ -27,7 +27,15 @@ from typing import Any, Final, Generic, Self, TypeVar, cast
 import httpx
 
 import chorus.errors as errors
-from chorus.client.wire import Call, Follower, JobPage, accepted, unavailable
+from chorus.client.wire import (
+    Call,
+    Follower,
+    JobPage,
+    accepted,
+    retry_call,
+    review_call,
+    unavailable,
+)
 from chorus.contract.events import JobEvent
 from chorus.contract.models import JobRecord, JobStatus, job_id_problem
 
@@ -110,19 +118,44 @@ class _Api(Generic[IdT, RecordT, PageT, EventsT]):
         call = Call.job(job_id, "/cancel", method="POST", content=b"")
         return cast(RecordT, self._send(call))
 
-    def events(self, job_id: str, *, last_event_id: str | None = None) -> EventsT:
-        """The job's events in order, up to its last one or the end of the stream (the job was
-        over and nothing more is to come). A lost connection is reopened after the last event
-        seen; pass `last_event_id` to resume after that event."""
-        return cast(EventsT, self._follow(self._follower(job_id, last_event_id)))
+    def review(
+        self, job_id: str, *, approve: bool = False, plan: Mapping[str, Any] | None = None,
+        reject: bool = False, reason: str | None = None,
+    ) -> RecordT:  # fmt: skip
+        """Answer a plan awaiting review (options.review_plan) with one of `approve=True`, an
+        edited `plan` ({"subtasks": [{"type", "description"}, ...]}) or `reject=True` (with a
+        `reason`); returns the record, running or cancelled. ApiError 409 when the job is not
+        awaiting review; InvalidRequest naming the rule an edited plan breaks."""
+        call = review_call(job_id, approve, plan, reject, reason)
+        return cast(RecordT, self._send(call))
+
+    def retry(
+        self, job_id: str, *, options: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> RecordT:  # fmt: skip
+        """Run the job's failed and skipped subtasks again, as a new run (`options` may raise
+        max_total_tokens, max_cost_usd, deadline_s); returns the record, now running. The
+        same `idempotency_key` again answers with that run; ApiError 409 when the job is not
+        final or has nothing to retry."""
+        return cast(RecordT, self._send(retry_call(job_id, options, idempotency_key)))
+
+    def events(
+        self, job_id: str, *, last_event_id: str | None = None, deltas: bool = True
+    ) -> EventsT:
+        """The job's events in order, up to its last one and the end of the stream (the job
+        is over and nothing more is to come), the workers' text as `subtask_delta` events
+        unless `deltas=False`. A lost connection is reopened after the last event seen; pass
+        `last_event_id` to resume after that event."""
+        return cast(EventsT, self._follow(self._follower(job_id, last_event_id, deltas)))
 
     def wait(self, job_id: str, *, timeout_s: float = 600) -> RecordT:
         """Follow the job's events until it is over, then read its record: no polling.
         JobTimeout after `timeout_s` seconds, however quiet or chatty the stream."""
-        return cast(RecordT, self._wait(self._follower(job_id, None).until(timeout_s)))
+        follower = self._follower(job_id, None, deltas=False)  # the record has the text
+        return cast(RecordT, self._wait(follower.until(timeout_s)))
 
-    def _follower(self, job_id: str, last_event_id: str | None) -> Follower:
-        return Follower(self.base_url, self.timeout_s, job_id, last_event_id)
+    def _follower(self, job_id: str, last_event_id: str | None, deltas: bool) -> Follower:
+        return Follower(self.base_url, self.timeout_s, job_id, last_event_id, deltas)
 
 
 class Client(_Api[str, JobRecord, JobPage, Iterator[JobEvent]]):

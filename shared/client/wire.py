@@ -13,12 +13,13 @@ from typing import Any, Final, Generic, NoReturn, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 import chorus.errors as errors
 from chorus.contract import limits
+from chorus.contract.actions import PlanReview, RetryRequest
 from chorus.contract.events import EventKind, JobEvent
-from chorus.contract.models import JobRecord
+from chorus.contract.models import JobRecord, describe_validation_error
 
 MAX_RECONNECTS: Final = 5  # a lost events stream is reopened this often in a row, no more
 RECONNECT_PAUSE_S = 0.25  # before reconnecting; doubled on each further try, up to 2 s
@@ -36,6 +37,36 @@ class JobPage(BaseModel):
 def accepted(answer: Any) -> str:
     """The job id in the API's answer to a submission."""
     return TypeAdapter(str).validate_python(answer["job_id"])
+
+
+def review_call(
+    job_id: str, approve: bool, plan: Mapping[str, Any] | None, reject: bool, reason: str | None
+) -> Call[Any]:
+    """`POST /v1/jobs/{id}/plan`, its body checked here first (exactly one answer)."""
+    given = {"approve": approve, "plan": plan, "reject": reject, "reason": reason}
+    try:
+        body = PlanReview.model_validate(given).model_dump(mode="json", exclude_defaults=True)
+    except ValidationError as exc:
+        raise errors.InvalidRequest(describe_validation_error(exc)) from None
+    content = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    return Call.job(job_id, "/plan", method="POST", content=content, headers=headers)
+
+
+def retry_call(
+    job_id: str, options: Mapping[str, Any] | None, idempotency_key: str | None
+) -> Call[Any]:
+    """`POST /v1/jobs/{id}/retry`, its options checked here first."""
+    try:
+        body = RetryRequest.model_validate({"options": options or {}}).model_dump(
+            mode="json", exclude_none=True
+        )
+    except ValidationError as exc:
+        raise errors.InvalidRequest(describe_validation_error(exc)) from None
+    key = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else {}
+    headers = {"Content-Type": "application/json", **key}
+    content = json.dumps(body).encode()
+    return Call.job(job_id, "/retry", method="POST", content=content, headers=headers)
 
 
 def unavailable(url: str, exc: Exception, detail: str = "") -> errors.ApiUnavailable:
@@ -121,9 +152,12 @@ class Follower:
     """A caller following one job's events across reconnects: what to ask next, how long a
     read may block (never past the deadline of a `wait`), when to reconnect, when to give up."""
 
-    def __init__(self, url: str, read_s: float, job_id: str, last_id: str | None) -> None:
+    def __init__(
+        self, url: str, read_s: float, job_id: str, last_id: str | None, deltas: bool = True
+    ) -> None:
         self.url, self.read_s = url, read_s  # read_s: the client's timeout
         self.job_id, self.last_id = job_id, last_id
+        self.deltas = deltas  # the workers' text as `subtask_delta` events
         self.wait_s: float | None = None
         self.deadline: float | None = None
         self.lines: list[str] = []  # of the event on its way
@@ -151,7 +185,9 @@ class Follower:
         """The request that (re)opens the stream after the last event seen."""
         self.lines = []
         last = {"Last-Event-ID": self.last_id} if self.last_id else {}
-        call = Call.job(self.job_id, "/events", headers={"Accept": "text/event-stream", **last})
+        headers = {"Accept": "text/event-stream", **last}
+        params = None if self.deltas else {"deltas": "false"}
+        call = Call.job(self.job_id, "/events", headers=headers, params=params)
         return call, call.request(http, self.timeout())
 
     def line(self, line: str) -> list[JobEvent]:
@@ -165,7 +201,10 @@ class Follower:
         if event is None:
             self.remaining_s()
             return []
-        self.drops, self.over = 0, event.kind.is_last
+        # A last event is the end unless the job was retried since: then `retried` and the
+        # new run's events follow it.
+        self.drops = 0
+        self.over = event.kind.is_last and not event.data.get("superseded")
         return [event]
 
     def dropped(self, exc: httpx.RequestError) -> float:

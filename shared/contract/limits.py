@@ -41,10 +41,29 @@ STREAM_KEEPALIVE_S: Final = 5.0
 # An idle stream asks whether its job still exists this often (its last event ends it sooner).
 STREAM_RECHECK_S: Final = 60.0
 
+# Prompt caching: how long a worker call waits at most for the call warming the shared
+# block to start answering (a time to first token is seconds; past this, go uncached).
+DEFAULT_CACHE_WARM_WAIT_S: Final = 30.0
+# The cache keeps an entry 5 minutes after its last use; a job whose calls are spread wider
+# (queued that long) writes with the 1-hour TTL.
+CACHE_SHORT_TTL_S: Final = 300.0
+CACHE_SIGNAL_TTL_S: Final = 3600.0
+# Batch mode: the Message Batches API takes up to 100,000 requests per batch and answers
+# within 24 hours; results are kept for 29 days.
+DEFAULT_BATCH_WINDOW_S: Final = 30.0
+DEFAULT_BATCH_MAX_REQUESTS: Final = 1_000
+MAX_BATCH_REQUESTS: Final = 100_000
+DEFAULT_BATCH_POLL_S: Final = 30.0
+DEFAULT_BATCH_MAX_WAIT_S: Final = 25 * 3600.0
+
 # Timeouts and retention (seconds).
 DEFAULT_JOB_TTL_S: Final = 7 * 24 * 3600
 CELERY_RESULT_TTL_S: Final = 24 * 3600
+# A model call answered in one piece (planning), a streamed call as a whole (a 32,000-token
+# reply takes minutes), and the longest gap between two chunks of a streamed reply.
 DEFAULT_MODEL_TIMEOUT_S: Final = 120.0
+DEFAULT_STREAM_TIMEOUT_S: Final = 900.0
+DEFAULT_MODEL_IDLE_TIMEOUT_S: Final = 60.0
 # Redis visibility timeout: must outlast the slowest subtask including its retries' waits.
 DEFAULT_VISIBILITY_TIMEOUT_S: Final = 3600
 DEFAULT_RETRY_BASE_S: Final = 1.0
@@ -76,3 +95,24 @@ DEFAULT_ORCHESTRATOR_MODEL: Final = "claude-sonnet-5-5"
 DEFAULT_WORKER_MODEL: Final = "claude-haiku-5-5"
 DEFAULT_PLAN_MAX_TOKENS: Final = 2_048
 DEFAULT_WORKER_MAX_TOKENS: Final = 1_024
+
+# A tenant name (from the API's tokens): no ':', so it can sit inside a key or a metric field.
+TENANT_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,64}$"
+
+# Live and resumable jobs (streaming, plan review, webhooks).
+# Worker text goes out as `subtask_delta` events at most this often per subtask.
+DELTA_FLUSH_S: Final = 0.1
+# ... and the first batch this soon after the first token: a reply written faster than that
+# costs one write, and a reader still sees the text begin at once.
+DELTA_FIRST_FLUSH_S: Final = 0.05
+# A subtask's delta stream lives this long after its result is recorded (a reader a moment
+# behind still gets the last batch), and every delta stream of a job this long after it ends.
+DEFAULT_DELTA_LINGER_S: Final = 30.0
+# A plan may wait for its reviewer at most this long (options.review_timeout_s).
+MAX_REVIEW_TIMEOUT_S: Final = 30 * 24 * 3600
+MAX_WEBHOOK_URL_CHARS: Final = 2_048
+# A webhook is retried with backoff for this long after the job's final state, then given up.
+WEBHOOK_RETRY_FOR_S: Final = 24 * 3600
+WEBHOOK_TIMEOUT_S: Final = 10.0
+# How many runs (the first and each retry) one job keeps on record.
+MAX_JOB_RUNS: Final = 20

@@ -24,7 +24,15 @@ def retries_field(stage: str) -> str:
     return f"retries:{stage}"
 
 
-def token_increments(model: str | None, usage: Usage) -> dict[str, float]:
+# Jobs submitted without a tenant (the CLI, a Celery client, no API tokens) count under this.
+NO_TENANT = "default"
+
+
+def token_increments(
+    model: str | None, usage: Usage, tenant: str | None = None
+) -> dict[str, float]:
+    """What a model call's usage adds: tokens by model and kind, tokens by tenant and kind, and
+    dollars by model and tenant. Tenant names have no ':', so each field splits on the last."""
     counts = {
         "input": usage.input_tokens,
         "output": usage.output_tokens,
@@ -32,7 +40,12 @@ def token_increments(model: str | None, usage: Usage) -> dict[str, float]:
         "cache_read_input": usage.cache_read_input_tokens,
     }
     name = model or "unknown"
-    return {f"tokens:{name}:{kind}": n for kind, n in counts.items() if n}
+    who = tenant or NO_TENANT
+    increments: dict[str, float] = {f"tokens:{name}:{kind}": n for kind, n in counts.items() if n}
+    increments |= {f"tenant_tokens:{who}:{kind}": n for kind, n in counts.items() if n}
+    if usage.cost_usd:
+        increments[f"cost:{name}:{who}"] = usage.cost_usd
+    return increments
 
 
 def latency_bucket(seconds: float) -> str:
@@ -43,7 +56,7 @@ def latency_bucket(seconds: float) -> str:
     return "subtask_seconds_bucket:+Inf"
 
 
-def result_increments(result: SubtaskResult) -> dict[str, float]:
+def result_increments(result: SubtaskResult, tenant: str | None = None) -> dict[str, float]:
     """What recording this final subtask result adds to the fleet's counters."""
     increments: dict[str, float] = {f"subtasks_finished:{result.status.value}": 1}
     if result.started_at is not None and result.finished_at is not None:
@@ -51,7 +64,7 @@ def result_increments(result: SubtaskResult) -> dict[str, float]:
         increments[latency_bucket(seconds)] = 1
         increments["subtask_seconds_sum"] = seconds
         increments["subtask_seconds_count"] = 1
-    increments.update(token_increments(result.model, result.usage))
+    increments.update(token_increments(result.model, result.usage, tenant))
     return increments
 
 
@@ -61,5 +74,7 @@ def finalised_increments(before: JobRecord, after: JobRecord) -> dict[str, float
     if before.status.is_final or not after.status.is_final:
         return {}
     increments: dict[str, float] = {jobs_finished_field(after.status): 1}
-    increments.update(token_increments(after.orchestrator_model, after.synthesis_usage))
+    increments.update(
+        token_increments(after.orchestrator_model, after.synthesis_usage, after.request.tenant)
+    )
     return increments

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import Enum
 
 from chorus.contract.models import JobRecord, JobStatus
-from chorus.core import records
+from chorus.core import records, review
 
 
 class Action(Enum):
@@ -27,6 +27,8 @@ class Action(Enum):
     GATHER = "gather"  # every result is in: build the final record
     FINISH = "finish"  # give up on the missing results: final record, the reason on each
     FAIL = "fail"  # a job that never got a plan: failed with the reason
+    WAIT = "wait"  # a plan awaiting a person's review: nothing is owed, nothing to send
+    EXPIRE_REVIEW = "expire_review"  # unreviewed past its review timeout or deadline: failed
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,14 @@ def decide(
     `rounds` counts what the reconciler already did for this job (each re-send is one)."""
     if record is None or (record.status.is_final and not records.awaits_results(record)):
         return Decision(Action.FORGET)
+    if record.status is JobStatus.AWAITING_REVIEW:
+        # No message owns a job waiting for a person, by design: never re-plan or dispatch it.
+        expired = review.review_expiry(record, now)
+        return (
+            Decision(Action.WAIT)
+            if expired is None
+            else Decision(Action.EXPIRE_REVIEW, reason=expired)
+        )
     deadline = records.budget_of(record).deadline_at
     past_deadline = deadline is not None and now >= deadline
     if record.status is JobStatus.PLANNING or record.plan is None:

@@ -18,6 +18,7 @@ from chorus.contract.models import (
     SubtaskStatus,
     Usage,
 )
+from chorus.core import announcements, rerun, review
 from chorus.errors import InvalidTransition
 
 MISSING_RESULT_ERROR = "no result was recorded for this subtask"
@@ -79,6 +80,25 @@ def with_planning_spend(record: JobRecord, spent: Usage, now: datetime) -> JobRe
     return record.model_copy(update={"planning_usage": usage, "usage": usage, "updated_at": now})
 
 
+def with_cancelled_planning_spend(
+    record: JobRecord, spent: Usage, seen: Usage, now: datetime
+) -> JobRecord:
+    """A job cancelled while its planning call was out, with that call's cost on the record:
+    it was paid for. `seen` is the planning usage the failed plan transition read; a record
+    whose usage has moved on already holds this spend (a retried write), so it is not added
+    twice."""
+    if record.status is not JobStatus.CANCELLED or record.plan is not None:
+        raise InvalidTransition(
+            f"no cancelled planning to add spend to on a {record.status.value} job"
+        )
+    if record.planning_usage != seen:
+        raise InvalidTransition("this planning attempt's spend is on the record already")
+    usage = record.planning_usage + spent
+    return record.model_copy(
+        update={"planning_usage": usage, "usage": record.usage + spent, "updated_at": now}
+    )
+
+
 CANCELLED_ERROR = "cancelled by request"
 
 
@@ -97,7 +117,7 @@ def with_cancellation(record: JobRecord, now: datetime) -> JobRecord:
 
 def awaits_results(record: JobRecord) -> bool:
     """Running, or cancelled after planning with its subtasks' outcomes not yet attached."""
-    if record.plan is None or record.results:
+    if record.plan is None or record.results or review.never_ran(record):
         return False
     return record.status in (JobStatus.RUNNING, JobStatus.CANCELLED)
 
@@ -145,12 +165,30 @@ def planning_spend(before: JobRecord, after: JobRecord) -> Usage | None:
     """The planning calls' usage a change brings onto the job's spend ledger: once, when the
     job leaves `planning` (with a plan or failed), so a redelivered plan step cannot count it
     twice."""
+    if before.status is JobStatus.CANCELLED and after.planning_usage != before.planning_usage:
+        return _difference(after.planning_usage, before.planning_usage)  # paid after cancel
     if before.status is not JobStatus.PLANNING or after.status is JobStatus.PLANNING:
         return None
     return after.planning_usage if after.planning_usage.total_tokens else None
 
 
+def _difference(after: Usage, before: Usage) -> Usage:
+    return Usage(
+        input_tokens=after.input_tokens - before.input_tokens,
+        output_tokens=after.output_tokens - before.output_tokens,
+        cache_creation_input_tokens=after.cache_creation_input_tokens
+        - before.cache_creation_input_tokens,
+        cache_read_input_tokens=after.cache_read_input_tokens - before.cache_read_input_tokens,
+        cache_write_1h_input_tokens=after.cache_write_1h_input_tokens
+        - before.cache_write_1h_input_tokens,
+        cost_usd=max(0.0, after.cost_usd - before.cost_usd),
+        cache_saving_usd=after.cache_saving_usd - before.cache_saving_usd,
+    )
+
+
 def budget_of(record: JobRecord) -> Budget:
+    if record.runs and record.runs[-1].budget is not None:
+        return record.runs[-1].budget  # a retry's limits (`rerun.retry_budget`)
     options = record.request.options
     deadline = None
     if options.deadline_s is not None:
@@ -210,7 +248,8 @@ def finalized(
     ]
     status = final_status(results)
     extra = synthesis.usage if synthesis else Usage()
-    usage = sum((r.usage for r in results), record.planning_usage + extra)
+    spent = record.planning_usage + extra + rerun.earlier_synthesis_usage(record)
+    usage = sum((r.usage for r in [*results, *record.earlier_results]), spent)
     error = None
     stopped = sorted({r.error or "" for r in results if r.status is SubtaskStatus.SKIPPED})
     if stopped:
@@ -232,6 +271,7 @@ def finalized(
             "synthesis_data": synthesis.data if synthesis else None,
             "synthesis_error": synthesis.error if synthesis else None,
             "synthesis_usage": extra,
+            "runs": rerun.closed_runs(record, status, now, extra),
             "updated_at": now,
             "finished_at": now,
         }
@@ -244,10 +284,14 @@ def transition_event(
     """The event a record change announces, if any. The job store writes it in the same
     transaction as the change, so a job never changes state unannounced or twice."""
     if before.status is JobStatus.PLANNING and after.status is JobStatus.RUNNING:
-        return EventKind.PLANNED, {"subtasks": after.subtasks_total}
+        return EventKind.PLANNED, announcements.planned(after)
+    if before.status.is_final and after.status is JobStatus.RUNNING:
+        return EventKind.RETRIED, rerun.retried(after)
+    if (reviewed := review.review_event(before, after)) is not None:
+        return reviewed
     if not before.status.is_final and after.status.is_final:
         kind = (
             EventKind.CANCELLED if after.status is JobStatus.CANCELLED else EventKind.JOB_FINISHED
         )
-        return kind, {"status": after.status.value}
+        return kind, announcements.job_ended(after)
     return None

@@ -22,6 +22,8 @@ class RetrySettings(Protocol):
     @property
     def model_timeout_s(self) -> float: ...
     @property
+    def stream_timeout_s(self) -> float: ...
+    @property
     def heartbeat_ttl_s(self) -> float: ...
     @property
     def heartbeat_interval_s(self) -> float: ...
@@ -95,8 +97,10 @@ def straggler_wait_s(settings: RetrySettings) -> float:
     backoff between them, and a dead worker's messages being handed back. A gather step waits
     this long for missing results before it marks them failed."""
     attempts = settings.max_attempts
+    # Worker and synthesis calls stream: each attempt may last the whole stream timeout.
+    call_s = max(settings.model_timeout_s, settings.stream_timeout_s)
     return (
-        settings.model_timeout_s * attempts
+        call_s * attempts
         + settings.retry_max_s * (attempts - 1)
         + settings.heartbeat_ttl_s
         + 2 * settings.heartbeat_interval_s

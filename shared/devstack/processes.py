@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -190,18 +190,25 @@ def start_simulator(
     workdir: Path,
     env: dict[str, str],
     *,
-    latency_ms: float = 0,
+    latency_ms: float | None = 0,
     plan_size: int | None = None,
     port: int | None = None,
     echo: Echo | None = None,
+    profile: str = "default",
+    extra_args: Sequence[str] = (),
 ) -> tuple[ManagedProcess, str]:
+    """`latency_ms=None` keeps the profile's own latency (the realistic one's long tail);
+    `extra_args` are more of the simulator's flags (`--latency-p99-ms 1200`, say)."""
     port = port or free_port()
     argv = [
         sys.executable, "-m", "chorus.devstack.simulator",
-        "--host", "127.0.0.1", "--port", str(port), "--latency-ms", str(latency_ms),
+        "--host", "127.0.0.1", "--port", str(port), "--profile", profile,
     ]  # fmt: skip
+    if latency_ms is not None:
+        argv += ["--latency-ms", str(latency_ms)]
     if plan_size is not None:
         argv += ["--plan-size", str(plan_size)]
+    argv += list(extra_args)
     log_path = workdir / f"simulator-{port}.log"
     proc = ManagedProcess("simulator", argv, env=env, log_path=log_path, echo=echo)
     await_ready(

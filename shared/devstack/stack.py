@@ -162,8 +162,9 @@ class LocalStack:
                 return proc
         raise StackError(f"no {role} process in this stack")
 
-    def add_api(self, port: int | None = None) -> str:
-        proc, url = start_api(self.workdir, self.env, port=port, echo=self._echo)
+    def add_api(self, port: int | None = None, env: dict[str, str] | None = None) -> str:
+        """`env`: settings for the API alone, beside the stack's (`CHORUS_FLOWER_URL`)."""
+        proc, url = start_api(self.workdir, {**self.env, **(env or {})}, port=port, echo=self._echo)
         self.processes.append(proc)
         return url
 

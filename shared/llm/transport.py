@@ -42,18 +42,28 @@ class ModelHttpClient(anthropic.DefaultHttpxClient):
         response = super().send(request, stream=True, **kwargs)
         assert isinstance(response.stream, httpx2.SyncByteStream)
         response.stream = _Deadline(response.stream, deadline, self.total_s)
-        if stream:
+        replied = response.is_success and request.url.path.endswith(MESSAGES_PATH)
+        if stream and (not replied or _is_event_stream(response)):
             return response
         try:
             response.read()
         except BaseException:
             response.close()
             raise
-        replied = response.is_success and request.url.path.endswith(MESSAGES_PATH)
-        if replied and not is_message(response.content):
+        if replied and (stream or not is_message(response.content)):
+            # Not a message, or a streamed call answered with no server-sent events.
             # An SDK error passes through its client unwrapped, to `classify_model_error`.
             raise anthropic.APIResponseValidationError(response, None)
         return response
+
+
+class DeadlinePassed(httpx2.ReadTimeout):
+    """The whole call outlived its deadline (a ReadTimeout, so the SDK reports it as
+    APITimeoutError), told apart from httpx's own read timeout, a gap between two chunks."""
+
+
+def _is_event_stream(response: httpx2.Response) -> bool:
+    return response.headers.get("content-type", "").split(";")[0].strip() == "text/event-stream"
 
 
 class _Deadline(httpx2.SyncByteStream):
@@ -65,8 +75,7 @@ class _Deadline(httpx2.SyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._inner:
             if time.monotonic() > self._deadline:
-                # A TimeoutException, so the SDK reports it as APITimeoutError.
-                raise httpx2.ReadTimeout(f"no complete reply within {self._total_s:g}s")
+                raise DeadlinePassed(f"no complete reply within {self._total_s:g}s")
             yield chunk
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from chorus.contract import limits, names
 from chorus.core.ports import TaskDeps
 from chorus.settings import Settings, load_settings
 from chorus.store import sentinel
+from chorus.store.batches import BatchCollector
 from chorus.store.connection import redis_client, tls_options
 from chorus.store.events import JobEvents
 from chorus.store.jobs import JobStore
@@ -44,17 +45,32 @@ class ChorusCelery(Celery):  # type: ignore[misc]
 
     @cached_property
     def job_store(self) -> JobStore:
-        return JobStore(self.shared_redis, ttl_s=self.settings.job_ttl_s)
+        settings = self.settings
+        return JobStore(
+            self.shared_redis, ttl_s=settings.job_ttl_s, delta_linger_s=settings.delta_linger_s
+        )
 
     @cached_property
     def job_events(self) -> JobEvents:
         return JobEvents(self.shared_redis, ttl_s=self.settings.job_ttl_s)
 
     @cached_property
+    def batch_collector(self) -> BatchCollector:
+        settings = self.settings
+        return BatchCollector(
+            self.shared_redis,
+            # Kept while a request may still be waited for, and an hour after.
+            ttl_s=settings.batch_max_wait_s + 3600,
+            max_requests=settings.batch_max_requests,
+            window_s=settings.batch_window_s,
+        )
+
+    @cached_property
     def deps(self) -> TaskDeps:
         """What task logic runs against in this process; built on first use, because the
         model client imports the anthropic SDK, which only task processes need."""
         from chorus.llm.client import ModelClient
+        from chorus.runtime.batches import CeleryBatches
         from chorus.runtime.profiles import load_profiles
 
         settings = self.settings
@@ -68,6 +84,7 @@ class ChorusCelery(Celery):  # type: ignore[misc]
             model=ModelClient(settings),
             limiter=limiter,
             profiles=load_profiles(settings),
+            batches=CeleryBatches(self.batch_collector, self, settings),
         )
 
 

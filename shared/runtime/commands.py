@@ -18,8 +18,13 @@ def celery_worker_argv(
     ]  # fmt: skip
 
 
+# The tasks page shows each task's job, subtask and type (its kwargs label) and its result
+# (a job's final status, for the gather step) without opening the task.
+FLOWER_TASKS_COLUMNS = "name,uuid,state,kwargs,result,received,runtime,worker"
+
+
 def flower_argv(address: str, port: int) -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", APP_MODULE, "flower",
-        f"--address={address}", f"--port={port}",
+        f"--address={address}", f"--port={port}", f"--tasks_columns={FLOWER_TASKS_COLUMNS}",
     ]  # fmt: skip

@@ -32,6 +32,22 @@ class Background(Protocol):
     def stop(self) -> None: ...
 
 
+class Backgrounds:
+    """Several background threads started and stopped as one (the reconciler, the webhook
+    sender)."""
+
+    def __init__(self, *parts: Background) -> None:
+        self.parts = parts
+
+    def start(self) -> None:
+        for part in self.parts:
+            part.start()
+
+    def stop(self) -> None:
+        for part in self.parts:
+            part.stop()
+
+
 class ProcessLifecycle:
     def __init__(
         self, app: ChorusCelery, orchestrator_background: Callable[[], Background] | None = None

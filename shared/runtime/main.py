@@ -17,6 +17,7 @@ def worker_app() -> ChorusCelery:
     """The app of this process: every Chorus task registered and the process hooks installed."""
     from chorus.orchestrator_service import tasks as orchestrator_tasks
     from chorus.orchestrator_service.reconciler import ReconcilerThread
+    from chorus.orchestrator_service.webhooks import WebhookThread
     from chorus.runtime import lifecycle
     from chorus.runtime.profiles import load_profiles
     from chorus.store.connection import redis_client
@@ -28,8 +29,9 @@ def worker_app() -> ChorusCelery:
     worker_tasks.register(app)
     lifecycle.install(
         app,
-        orchestrator_background=lambda: ReconcilerThread(
-            app, app.settings, redis_client(app.settings)
+        orchestrator_background=lambda: lifecycle.Backgrounds(
+            ReconcilerThread(app, app.settings, redis_client(app.settings)),
+            WebhookThread(app.settings, redis_client(app.settings)),
         ),
     )
     return app

@@ -30,9 +30,12 @@ log = logging.getLogger(__name__)
 KOMBU_UNACKED = "unacked"
 KOMBU_UNACKED_INDEX = "unacked_index"
 
-# Move each delivery tag in ARGV from kombu's unacked hash back onto its queue. A tag already
-# acknowledged (or restored by someone else) is no longer in the hash and is skipped, so two
-# processes reaping the same ledger never requeue a message twice.
+# Move each delivery tag in ARGV from kombu's unacked hash back onto its queue, under a fresh
+# tag. A tag already acknowledged (or restored by someone else) is no longer in the hash and is
+# skipped, so two processes reaping the same ledger never requeue a message twice. The fresh
+# tag is what makes that hold: kombu keeps a message's publish-time tag, so the copy handed
+# back would otherwise re-enter unacked under the old tag when taken, where a late reaper
+# would move it again and a slow worker's late ack of its old copy would delete it.
 _HAND_BACK_LUA = """
 local moved = 0
 local sep = "\\006\\022"
@@ -63,6 +66,14 @@ for i = 1, #ARGV do
     if #queues == 0 then table.insert(queues, routing_key) end
     redis.call('HDEL', KEYS[1], tag)
     redis.call('ZREM', KEYS[2], tag)
+    -- The tag is a uuid in the payload's properties: replaced as text, so nothing else in
+    -- the payload is re-encoded.
+    local at = string.find(body, '"' .. tag .. '"', 1, true)
+    if at then
+      local first = string.match(tag, '^[^.]+')
+      local fresh = first .. '.' .. redis.call('INCR', KEYS[3])
+      body = string.sub(body, 1, at) .. fresh .. string.sub(body, at + 1 + #tag)
+    end
     for _, queue in ipairs(queues) do
       -- Consumers pop from the right: a handed-back message is the next one served.
       redis.call('RPUSH', queue, body)
@@ -199,7 +210,8 @@ def hand_back_tags(client: redis.Redis, script: object, tags: list[str]) -> int:
     moved = 0
     for start in range(0, len(tags), 200):
         batch = tags[start : start + 200]
-        moved += int(script(keys=[KOMBU_UNACKED, KOMBU_UNACKED_INDEX], args=batch))  # type: ignore[operator]
+        keys = [KOMBU_UNACKED, KOMBU_UNACKED_INDEX, names.HANDBACK_SEQ_KEY]
+        moved += int(script(keys=keys, args=batch))  # type: ignore[operator]
     return moved
 
 

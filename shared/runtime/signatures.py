@@ -9,6 +9,12 @@ from chorus.contract import names
 from chorus.contract.models import SubtaskAssignment
 
 
+def flower_label(**fields: object) -> str:
+    """The short argument label Flower shows for a task, as a dict literal: Flower's search
+    then matches `kwargs:job=<id>` exactly, and its kwargs column names job, subtask, type."""
+    return repr(fields)
+
+
 def gather_signature(app: Celery, job_id: str, *, give_up: str | None = None) -> Signature:
     kwargs: dict[str, str] = {"job_id": job_id}
     if give_up is not None:
@@ -20,7 +26,7 @@ def gather_signature(app: Celery, job_id: str, *, give_up: str | None = None) ->
         # As a chord callback it receives every subtask's output as its argument: Flower
         # shows this label instead.
         argsrepr="(subtask results)",
-        kwargsrepr=f"job={job_id}",
+        kwargsrepr=flower_label(job=job_id),
     )
 
 
@@ -30,6 +36,7 @@ def subtask_signature(app: Celery, assignment: SubtaskAssignment) -> Signature:
         kwargs=assignment.model_dump(mode="json"),
         queue=names.SUBTASKS_QUEUE,
         argsrepr="",
-        kwargsrepr=f"job={assignment.job_id} subtask={assignment.subtask.index}"
-        f" type={assignment.subtask.type!r}",
+        kwargsrepr=flower_label(
+            job=assignment.job_id, subtask=assignment.subtask.index, type=assignment.subtask.type
+        ),
     )

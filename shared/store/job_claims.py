@@ -13,6 +13,7 @@ from redis.client import Pipeline
 from chorus.contract import names
 from chorus.contract.models import JobRecord
 from chorus.core import records
+from chorus.store.reconcile import ROUNDS_FIELD
 
 # The control hash field holding the plan's indices while the job awaits their results.
 OWNED_FIELD = "subtasks"
@@ -79,3 +80,16 @@ def queue_owned_subtasks(
     else:
         pipe.hset(key, OWNED_FIELD, ",".join(str(i) for i in owned))
         pipe.expire(key, ttl_s)
+
+
+def queue_rerun(pipe: Pipeline, job_id: str, record: JobRecord, ttl_s: int) -> None:
+    """Queue what a retry (`chorus.core.rerun.with_retry`) resets, in its transaction: the
+    retried subtasks' stored results (so workers run them), the cancel flag and the
+    reconciler's re-send count, the dispatched mark and the synthesis claim (each once per
+    run), and the job back on the reconciler's watch list."""
+    retried = record.runs[-1].subtasks if record.runs else []
+    if retried:
+        pipe.hdel(names.job_results_key(job_id), *(str(i) for i in retried))
+    pipe.hdel(names.job_control_key(job_id), "cancelled", ROUNDS_FIELD)
+    pipe.delete(names.job_dispatched_key(job_id), names.job_gather_claim_key(job_id))
+    pipe.zadd(names.ACTIVE_JOBS_KEY, {job_id: record.created_at.timestamp()})

@@ -13,47 +13,48 @@ from collections.abc import Callable
 from typing import cast
 
 import redis
-from redis.client import Pipeline
 
-from chorus.contract import names
+from chorus.contract import limits, names
+from chorus.contract.actions import RetryOptions
 from chorus.contract.events import MAX_EVENTS_PER_JOB, EventKind, event_fields
-from chorus.contract.models import JobRecord, JobStatus, SubtaskResult, Usage
-from chorus.core import metrics, records
+from chorus.contract.models import JobRecord, JobStatus, SubtaskResult
+from chorus.core import announcements, fleet_buckets, metrics, records, rerun
 from chorus.core.ports import JobControl
 from chorus.errors import InvalidTransition, JobNotFound, JobTimeout
 from chorus.settings import Settings
+from chorus.store.cache_signals import CacheSignals
 from chorus.store.connection import redis_client
-from chorus.store.job_claims import OWNED_FIELD, JobClaims, queue_owned_subtasks
-
-# HSETNX the result; only the write that wins adds its spend and its metrics and announces it
-# on the job's event stream, so a redelivery counts and announces nothing. ARGV[6..8] are the
-# event's kind, data and the stream's MAXLEN; ARGV[9..] are (metric field, increment) pairs.
-_SAVE_RESULT_LUA = """
-local created = redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
-if created == 1 then
-  redis.call('HINCRBY', KEYS[2], 'tokens', ARGV[3])
-  redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd', ARGV[4])
-  redis.call('EXPIRE', KEYS[2], ARGV[5])
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'kind', ARGV[6], 'data', ARGV[7])
-  redis.call('EXPIRE', KEYS[4], ARGV[5])
-  for i = 9, #ARGV, 2 do
-    redis.call('HINCRBYFLOAT', KEYS[3], ARGV[i], ARGV[i + 1])
-  end
-end
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-return redis.call('HGET', KEYS[1], ARGV[1])
-"""
+from chorus.store.job_claims import OWNED_FIELD, JobClaims
+from chorus.store.scripts import SAVE_RESULT_LUA
+from chorus.store.transitions import minute_of, queue_transition
 
 
-class JobStore(JobClaims):
-    def __init__(self, client: redis.Redis, *, ttl_s: int) -> None:
+class JobStore(JobClaims, CacheSignals):
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        ttl_s: int,
+        delta_linger_s: float = limits.DEFAULT_DELTA_LINGER_S,
+    ) -> None:
         self._redis = client
         self._ttl_s = ttl_s
-        self._save_result = client.register_script(_SAVE_RESULT_LUA)
+        # Delta streams expire this long after a subtask's result or the job's end.
+        self._linger_ms = max(1, int(delta_linger_s * 1000))
+        self._save_result = client.register_script(SAVE_RESULT_LUA)
+
+    @property
+    def client(self) -> redis.Redis:
+        """The store's connection pool, for read-only views (the console's Fleet page)."""
+        return self._redis
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobStore:
-        return cls(redis_client(settings), ttl_s=settings.job_ttl_s)
+        return cls(
+            redis_client(settings),
+            ttl_s=settings.job_ttl_s,
+            delta_linger_s=settings.delta_linger_s,
+        )
 
     def create(self, record: JobRecord) -> JobRecord:
         """Store a new record; if the job already exists, return the stored one unchanged."""
@@ -110,42 +111,35 @@ class JobStore(JobClaims):
                         return current, False
                     pipe.multi()
                     pipe.set(key, updated.model_dump_json(), ex=self._ttl_s)
-                    for field, amount in metrics.finalised_increments(current, updated).items():
-                        pipe.hincrbyfloat(names.METRICS_KEY, field, amount)
-                    spend = records.planning_spend(current, updated)
-                    if spend is not None:
-                        self._queue_spend(pipe, job_id, spend, updated.orchestrator_model)
-                    queue_owned_subtasks(pipe, job_id, current, updated, self._ttl_s)
-                    if updated.status.is_final:
-                        pipe.zrem(names.ACTIVE_JOBS_KEY, job_id)
-                    announced = records.transition_event(current, updated)
-                    if announced is not None:
-                        events_key = names.job_events_key(job_id)
-                        fields = event_fields(job_id, announced[0], **announced[1])
-                        pipe.xadd(events_key, fields, maxlen=MAX_EVENTS_PER_JOB, approximate=True)  # type: ignore[arg-type]
-                        pipe.expire(events_key, self._ttl_s)
+                    queue_transition(
+                        pipe, job_id, current, updated, self._ttl_s, linger_ms=self._linger_ms
+                    )
                     pipe.execute()
                     return updated, True
                 except redis.WatchError:
                     continue
 
-    def save_result(self, job_id: str, result: SubtaskResult) -> SubtaskResult:
-        """Record a final subtask result once, counting its spend and announcing it (a
-        `subtask_finished` event) once. Returns whichever result was recorded first."""
+    def save_result(
+        self, job_id: str, result: SubtaskResult, tenant: str | None = None
+    ) -> SubtaskResult:
+        """Record a final subtask result once, counting its spend (for the job, and the fleet's
+        counters under `tenant`) and announcing it (`subtask_finished`) once. Returns whichever
+        result was recorded first."""
         keys = [
             names.job_results_key(job_id),
             names.job_control_key(job_id),
             names.METRICS_KEY,
             names.job_events_key(job_id),
+            names.fleet_minute_key(minute_of(result.finished_at)),
+            names.job_deltas_key(job_id, result.index),
         ]
         usage = result.usage
-        counters = [x for pair in metrics.result_increments(result).items() for x in pair]
+        increments = metrics.result_increments(result, tenant)
+        counters = [x for pair in increments.items() for x in pair]
+        minute = fleet_buckets.minute_increments(increments, tenant)
+        bucket = [x for pair in minute.items() for x in pair]
         event = event_fields(
-            job_id,
-            EventKind.SUBTASK_FINISHED,
-            index=result.index,
-            type=result.type,
-            status=result.status.value,
+            job_id, EventKind.SUBTASK_FINISHED, **announcements.subtask_finished(result)
         )
         stored = self._save_result(
             keys=keys,
@@ -158,28 +152,24 @@ class JobStore(JobClaims):
                 event["kind"],
                 event["data"],
                 MAX_EVENTS_PER_JOB,
+                fleet_buckets.BUCKET_TTL_S,
+                12 + len(counters),  # where the bucket's pairs start (the script's ARGV[10])
+                self._linger_ms,
                 *counters,
+                *bucket,
             ],
         )
         return SubtaskResult.model_validate_json(stored)
 
     def claim_gather(self, job_id: str, claimant: str, *, ttl_s: float) -> bool:
-        """True for the first claimant of the job's gather step (and for it again later)."""
+        """True for the first claimant of the job's gather step (and for it again later).
+        The claim outlives no record: its TTL is at most the job's."""
         key = names.job_gather_claim_key(job_id)
         with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(key, claimant, nx=True, px=int(ttl_s * 1000))
+            pipe.set(key, claimant, nx=True, px=int(min(ttl_s, self._ttl_s) * 1000))
             pipe.get(key)
             _, holder = pipe.execute()
         return bool(holder == claimant)
-
-    def _queue_spend(self, pipe: Pipeline, job_id: str, usage: Usage, model: str) -> None:
-        """Queue spend for the job's budget ledger and the fleet's token counters."""
-        key = names.job_control_key(job_id)
-        pipe.hincrby(key, "tokens", usage.total_tokens)
-        pipe.hincrbyfloat(key, "cost_usd", usage.cost_usd)
-        pipe.expire(key, self._ttl_s)
-        for field, amount in metrics.token_increments(model, usage).items():
-            pipe.hincrbyfloat(names.METRICS_KEY, field, amount)
 
     def count_retry(self, stage: str) -> None:
         """One more retry (or re-queue) of a model call at `stage`, for the metrics."""
@@ -213,6 +203,20 @@ class JobStore(JobClaims):
                 pipe.hset(key, "cancelled", "1")
                 pipe.expire(key, self._ttl_s)
                 pipe.execute()
+        return record, changed
+
+    def retry(
+        self, job_id: str, options: RetryOptions | None = None, key: str | None = None
+    ) -> tuple[JobRecord, bool]:
+        """Run the job's failed and skipped subtasks again as a new run (`rerun.with_retry`;
+        its resets ride in the same transaction). Returns (record, changed): unchanged when a
+        retry with this Idempotency-Key already started. InvalidTransition with the reason
+        when the job cannot be retried (not final, nothing failed...)."""
+        record, changed = self.update(
+            job_id, lambda r: rerun.with_retry(r, records.utc_now(), options, key)
+        )
+        if not changed and rerun.run_with_key(record, key) is None:
+            raise InvalidTransition(rerun.retry_refusal(record) or "the job cannot be retried")
         return record, changed
 
     def get_result(self, job_id: str, index: int) -> SubtaskResult | None:

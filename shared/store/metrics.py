@@ -81,20 +81,37 @@ def families(raw: Mapping[str, str]) -> Iterator[Metric]:
     tokens = CounterMetricFamily(
         "chorus_model_tokens", "Model tokens used, by model and kind.", labels=["model", "kind"]
     )
+    by_tenant = CounterMetricFamily(
+        "chorus_tenant_tokens",
+        "Model tokens used, by tenant and kind ('default': jobs without a tenant).",
+        labels=["tenant", "kind"],
+    )
+    cost = CounterMetricFamily(
+        "chorus_cost_usd",
+        "Dollars spent on model calls at the configured prices, by model and tenant.",
+        labels=["model", "tenant"],
+    )
     retries = CounterMetricFamily(
         "chorus_retries", "Model calls retried or re-queued, by stage.", labels=["stage"]
     )
     for field, value in sorted(values.items()):
         prefix, _, rest = field.partition(":")
+        # Kinds and tenants have no ':'; a model name may: split each field on its last ':'.
+        head, _, last = rest.rpartition(":")
         if prefix == "subtasks_finished":
             subtasks.add_metric([rest], value)
         elif prefix == "tokens":
-            model, _, kind = rest.rpartition(":")
-            tokens.add_metric([model, kind], value)
+            tokens.add_metric([head, last], value)
+        elif prefix == "tenant_tokens":
+            by_tenant.add_metric([head, last], value)
+        elif prefix == "cost":
+            cost.add_metric([head, last], value)
         elif prefix == "retries":
             retries.add_metric([rest], value)
     yield subtasks
     yield tokens
+    yield by_tenant
+    yield cost
     yield retries
     yield _latency_histogram(values)
 

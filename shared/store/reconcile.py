@@ -28,7 +28,9 @@ end
 return 0
 """
 
-_ROUNDS_FIELD = "reconciled"
+# The control hash field counting re-sends (cleared when the job is retried).
+# The control hash field counting re-sends (cleared when the job is retried).
+ROUNDS_FIELD = "reconciled"
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class ReconcileStore:
         with self._redis.pipeline(transaction=False) as pipe:
             pipe.get(names.job_key(job_id))
             pipe.hkeys(names.job_results_key(job_id))
-            pipe.hget(names.job_control_key(job_id), _ROUNDS_FIELD)
+            pipe.hget(names.job_control_key(job_id), ROUNDS_FIELD)
             raw, indices, rounds = pipe.execute()
         record = JobRecord.model_validate_json(raw) if raw is not None else None
         return JobState(record, frozenset(int(i) for i in indices), int(rounds or 0))
@@ -72,19 +74,22 @@ class ReconcileStore:
     def count_round(self, job_id: str) -> None:
         key = names.job_control_key(job_id)
         with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hincrby(key, _ROUNDS_FIELD, 1)
+            pipe.hincrby(key, ROUNDS_FIELD, 1)
             pipe.expire(key, self._ttl_s)
             pipe.execute()
 
     def started_attempts(self, job_id: str) -> Counter[int]:
         """Attempts begun per subtask index, from the job's `subtask_started` events: the
-        calls a re-dispatched subtask has already cost, whatever became of their replies."""
+        calls a re-dispatched subtask has already cost in the current run, whatever became
+        of their replies."""
         counts: Counter[int] = Counter()
         entries = cast(
             list[tuple[str, dict[str, str]]], self._redis.xrange(names.job_events_key(job_id))
         )
         for _, fields in entries:
-            if fields.get("kind") == EventKind.SUBTASK_STARTED.value:
+            if fields.get("kind") == EventKind.RETRIED.value:
+                counts.clear()  # a retry's attempts start over
+            elif fields.get("kind") == EventKind.SUBTASK_STARTED.value:
                 index = json.loads(fields.get("data", "{}")).get("index")
                 if isinstance(index, int):
                     counts[index] += 1

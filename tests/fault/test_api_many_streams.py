@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from chorus.contract import limits
 from chorus.devstack.stack import start_redis, wait_until
@@ -26,8 +27,9 @@ MEDIAN_S = 0.1
 
 
 @pytest.fixture
-def api_url(tmp_path: Path) -> Iterator[str]:
-    """An API on a private Redis that no orchestrator consumes: a job stays `planning`."""
+def api_urls(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """An API on a private Redis that no orchestrator consumes: a job stays `planning`.
+    Yields the API's URL and its Redis's."""
     # This process holds a socket per stream; the API lifts its own limit (`chorus api`).
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = 2 * limits.API_STREAM_CONNECTIONS + 512
@@ -39,7 +41,7 @@ def api_url(tmp_path: Path) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CHORUS_"))}
     api, url = start_api({**env, "REDIS_URL": redis_url}, tmp_path / "api.log")
     try:
-        yield url
+        yield url, redis_url
     finally:
         api.stop()
         redis_proc.stop()
@@ -100,8 +102,10 @@ def _median_s(client: httpx.Client, path: str) -> float:
 
 
 def test_500_idle_streams_leave_other_requests_fast_and_one_too_many_gets_503(
-    api_url: str,
+    api_urls: tuple[str, str],
 ) -> None:
+    api_url, redis_url = api_urls
+    store = redis.Redis.from_url(redis_url)
     with httpx.Client(base_url=api_url, timeout=30) as client:
         job_id = client.post("/v1/jobs", json={"task": "followed, never run"}).json()["job_id"]
         followers = Followers(api_url, job_id)
@@ -109,7 +113,12 @@ def test_500_idle_streams_leave_other_requests_fast_and_one_too_many_gets_503(
             started = time.monotonic()
             assert followers.open(STREAMS) == [200] * STREAMS
             opened_s = time.monotonic() - started
-            time.sleep(1)  # past the first keep-alive read: every stream now waits in Redis
+            # Past the first keep-alive read (answered at once) every stream waits in Redis.
+            wait_until(
+                lambda: int(store.info("clients")["blocked_clients"]) >= STREAMS,
+                timeout_s=10,
+                what=f"{STREAMS} streams blocked in XREAD",
+            )
             healthz_s = _median_s(client, "/healthz")
             get_s = _median_s(client, f"/v1/jobs/{job_id}")
             print(f"{STREAMS} streams opened in {opened_s:.1f}s; medians with them open: "

@@ -20,6 +20,7 @@ import redis
 
 from chorus.devstack.stack import ManagedProcess, start_redis, wait_until
 from tests.support.api_server import start_api
+from tests.support.waiting import connections_to
 
 FAST_S = 2.0  # the bound for an answer with Redis away
 UNAVAILABLE = {"error": "store unavailable"}
@@ -132,7 +133,16 @@ def test_redis_hung_answers_503_fast_and_healthz_stays_instant_under_load(rig: R
         # 45 requests waiting on the hung Redis at once (more than the 40 request threads).
         with ThreadPoolExecutor(45) as pool:
             waiting = [pool.submit(rig.timed, "GET", f"/v1/jobs/{job_id}") for _ in range(45)]
-            time.sleep(0.2)
+            api_port = rig.api.base_url.port
+            assert api_port is not None
+            # More than the 40 request threads at once, so some are queued. Not all 45: on a
+            # loaded machine the first ones can get their 503 (after FAST_S) before the last
+            # has connected (CI saw that once).
+            wait_until(
+                lambda: connections_to(api_port) > 40,
+                timeout_s=20,
+                what="more than 40 requests connected to the API",
+            )
             health, took = rig.timed("GET", "/healthz")
             assert health.status_code == 200 and took < 0.5, f"/healthz took {took:.2f}s"
             ready, took = rig.timed("GET", "/readyz")

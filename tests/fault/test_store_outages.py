@@ -66,7 +66,8 @@ def test_redis_down_90s_with_calls_in_flight(stack_factory: StackFactory, workdi
         for job_id in job_ids:
             runner.wait_started(job_id, 3, timeout_s=45)
         redis_proc.stop()  # SIGTERM: the append-only file is flushed
-        time.sleep(OUTAGE_S)  # the outage itself; every model call in flight ends during it
+        time.sleep(OUTAGE_S)  # the outage itself (its length is the point, not a wait)
+        assert sim.stats()["in_flight"] == 0  # every call in flight ended during it
         redis_proc, _ = start_redis(workdir, port=_port(url), appendonly=True, data_dir=data)
         back = time.monotonic()
 
@@ -95,19 +96,23 @@ def test_redis_out_of_memory_for_10s_mid_job(stack_factory: StackFactory, workdi
             redis_url=url, workers=1, simulator_latency_ms=1500, simulator_plan_size=3
         )
         runner = runner_for(stack)
+        sim = SimulatorControl(str(stack.simulator_url))
         admin = redis.Redis.from_url(url, decode_responses=True)
         job_ids = [runner.submit(f"Outlive OOM {n}", options={"max_subtasks": 3}) for n in range(3)]
         runner.wait_started(job_ids[0], 1, timeout_s=45)
         used = int(admin.info("memory")["used_memory"])
         admin.config_set("maxmemory", str(used // 2))  # every write refused from now on
         wait_until(lambda: _refuses_writes(admin), timeout_s=5, what="Redis refusing writes")
-        time.sleep(10)
+        time.sleep(10)  # not a wait for anything: the full store is held for 10 s on purpose
         admin.config_set("maxmemory", "0")
         freed = time.monotonic()
 
         took = _wait_final(runner, job_ids, freed)
         print(f"every job final {took:.1f}s after memory was freed")
         _assert_complete_once(runner, job_ids, 3)
+        # Replies that could not be stored while the store was full were kept and stored
+        # once it had room, not bought again: one planning and three worker calls per job.
+        assert int(sim.stats()["requests_total"]) == len(job_ids) * (1 + 3)
         # Nothing is left reserved in kombu's bookkeeping outside every process's ledger.
         wait_until(
             lambda: _unacked_all_held(admin), timeout_s=30, what="unacked deliveries all held"

@@ -43,6 +43,7 @@ def chorus(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
         (["submit", "ok", "--context", '"just text"'], "context must be a JSON object"),
         (["submit", "ok", "--context", "{broken"], "--context is not valid JSON"),
         (["submit", "ok", "--max-subtasks", "0"], "options.max_subtasks"),
+        (["submit", "ok", "--cache", "sometimes"], "options.cache"),
         (["submit", "ok", "--max-subtasks", "21"], "less than or equal to 20"),
     ],
 )

@@ -35,7 +35,7 @@ CLIENT = textwrap.dedent(
         if raw and json.loads(raw)["status"] in ("succeeded", "partial", "failed"):
             print(raw.decode())
             break
-        time.sleep(0.1)
+        time.sleep(0.1)  # a poll interval under the deadline above (the script is standalone)
     """
 )
 

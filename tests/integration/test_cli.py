@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -69,8 +70,17 @@ def test_follow_shows_progress_then_jobs_lists_it_and_cancel_is_clear(
     assert "subtasks" in done.stderr and "succeeded" in done.stdout
     job_id = re.search(r"job ([0-9a-f-]{36}) enqueued", done.stderr).group(1)  # type: ignore[union-attr]
 
+    assert re.search(r"cost\s+\$\d+\.\d{4}", done.stdout), done.stdout  # the summary's cost
+
+    # At rich's 80 columns (no terminal here) the id is whole: it is what people copy.
     listed = run_cli(chorus_stack, "jobs", "--limit", "50")
-    assert listed.returncode == 0 and job_id[:8] in listed.stdout
+    assert listed.returncode == 0 and job_id in listed.stdout, listed.stdout
+    as_json = run_cli(chorus_stack, "jobs", "--limit", "50", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    rows = [json.loads(line) for line in as_json.stdout.splitlines()]
+    [mine] = [row for row in rows if row["job_id"] == job_id]
+    assert mine["status"] == "succeeded" and mine["subtasks_total"] == 2
+    assert mine["tokens"] > 0 and mine["cost_usd"] > 0 and mine["task"] == "Plan a picnic."
 
     cancelled = run_cli(chorus_stack, "cancel", job_id)
     assert cancelled.returncode == 0 and f"{job_id} succeeded" in cancelled.stdout

@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +35,7 @@ from chorus.devstack.stack import LocalStack
 from tests.support.api_server import start_api
 from tests.support.hostile_checks import assert_clean_answer, enqueued_state, nested_context
 from tests.support.simulator_control import SimulatorControl
+from tests.support.waiting import wait_until
 
 ALICE = "alice-hostile-token-0123456789"
 BOB = "bob-hostile-token-0123456789"
@@ -304,14 +304,16 @@ def test_a_prompt_injection_task_is_accepted_kept_as_data_and_runs_normally(
     response = httpx.post(f"{live_api}/v1/jobs", json=body, headers=AUTH, timeout=30)
     assert response.status_code == 202, response.text
 
-    deadline = time.monotonic() + 60
-    while True:
-        got = httpx.get(f"{live_api}{response.headers['location']}", headers=AUTH, timeout=30)
-        record = JobRecord.model_validate(got.json())
-        if record.status.is_final or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+    location = f"{live_api}{response.headers['location']}"
+    records: list[JobRecord] = []
 
+    def final() -> bool:
+        got = httpx.get(location, headers=AUTH, timeout=30)
+        records.append(JobRecord.model_validate(got.json()))
+        return records[-1].status.is_final
+
+    wait_until(final, timeout_s=60, every_s=0.1, what="the job to end")
+    record = records[-1]
     assert record.status is JobStatus.SUCCEEDED, record.error
     assert record.request.task == INJECTION and record.request.context == context
     # The plan obeys the caller's options, not the text: at most 3 subtasks, one call each.

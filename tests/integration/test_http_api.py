@@ -17,10 +17,11 @@ import pytest
 from chorus.client.http import Client
 from chorus.contract import names
 from chorus.contract.models import JobRecord, JobStatus
-from chorus.devstack.stack import LocalStack, ManagedProcess, free_port, wait_until
+from chorus.devstack.stack import LocalStack, ManagedProcess, free_port
 from chorus.errors import JobNotFound
 from chorus.store.jobs import JobStore
 from tests.support.simulator_control import SimulatorControl
+from tests.support.waiting import wait_until
 
 ALICE = "alice-token-0123456789"
 BOB = "bob-token-0123456789abc"
@@ -49,15 +50,16 @@ class Api:
             return error.code, dict(error.headers), json.loads(error.read() or b"null")
 
     def wait(self, job_id: str, token: str = ALICE, timeout_s: float = 60) -> JobRecord:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        seen: list[JobRecord] = []
+
+        def final() -> bool:
             status, _, body = self.call("GET", f"/v1/jobs/{job_id}", token=token)
             assert status == 200, body
-            record = JobRecord.model_validate(body)
-            if record.status.is_final:
-                return record
-            time.sleep(0.1)
-        raise AssertionError(f"job {job_id} not final after {timeout_s}s")
+            seen.append(JobRecord.model_validate(body))
+            return seen[-1].status.is_final
+
+        wait_until(final, timeout_s=timeout_s, every_s=0.1, what=f"job {job_id} to end")
+        return seen[-1]
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +155,9 @@ def test_malformed_json_and_oversized_bodies_are_clear_errors(api: Api) -> None:
     assert api.call("POST", "/v1/jobs", raw=b"\xff\xfe not utf-8")[0] == 422
     # Declared, not sent: the API answers from the header without reading a byte of body.
     host, port = api.url.removeprefix("http://").split(":")
-    for headers, expected in (({"content-length": "600001"}, 413), ({}, 411)):
+    # Neither Content-Length nor Transfer-Encoding: no body at all, so the request is
+    # validated (and a job needs a task); a chunked body gets 411 (test_hostile_api.py).
+    for headers, expected in (({"content-length": "600001"}, 413), ({}, 422)):
         conn = http.client.HTTPConnection(host, int(port), timeout=10)
         conn.putrequest("POST", "/v1/jobs")
         conn.putheader("authorization", f"Bearer {ALICE}")
@@ -188,7 +192,10 @@ def test_cancel_is_idempotent_and_tenant_scoped(api: Api) -> None:
 def read_events(
     api: Api, job_id: str, last_id: str | None = None
 ) -> list[tuple[str, str, dict[str, Any]]]:
-    request = urllib.request.Request(f"{api.url}/v1/jobs/{job_id}/events")  # noqa: S310
+    """The job's progress events; the workers' text (`subtask_delta`, whose order against
+    other subtasks' events within a millisecond is free) is `test_live_events.py`'s."""
+    url = f"{api.url}/v1/jobs/{job_id}/events?deltas=false"
+    request = urllib.request.Request(url)  # noqa: S310
     request.add_header("authorization", f"Bearer {ALICE}")
     if last_id:
         request.add_header("last-event-id", last_id)
@@ -227,6 +234,21 @@ def test_events_arrive_in_order_and_resume_after_reconnect(api: Api) -> None:
         )
         assert started < finished
     assert events[-1][2]["status"] == "succeeded"
+    # What a watcher needs without reading the record: types, then spend and time.
+    record = api.wait(body["job_id"])
+    assert events[0][2]["types"] == [s.type for s in record.plan.subtasks]  # type: ignore[union-attr]
+    said_by_index = {e[2]["index"]: e[2] for e in events if e[1] == "subtask_finished"}
+    for result in record.results:
+        said = said_by_index[result.index]
+        assert (said["tokens"], said["cost_usd"]) == (
+            result.usage.total_tokens,
+            round(result.usage.cost_usd, 6),
+        )
+        assert said["duration_s"] is not None and said["duration_s"] >= 0
+        assert said["model"] == result.model and said["attempts"] == result.attempts
+    ended = events[-1][2]
+    assert ended["tokens"] == record.usage.total_tokens
+    assert ended["cost_usd"] == round(record.usage.cost_usd, 6) and ended["duration_s"] > 0
 
     resumed = read_events(api, body["job_id"], last_id=events[1][0])
     assert resumed == events[2:]
@@ -317,5 +339,33 @@ def test_metrics_count_jobs_subtasks_tokens_and_need_their_own_token(
     )
     planner = f'chorus_model_tokens_total{{kind="output",model="{record.orchestrator_model}"}}'
     assert grew(planner) == record.planning_usage.output_tokens
+    # Spend by tenant, in tokens and dollars: the job's whole usage, under its tenant.
+    tenant = record.request.tenant
+    assert tenant is not None
+    for kind, tokens in (("input", record.usage.input_tokens),
+                         ("output", record.usage.output_tokens)):  # fmt: skip
+        assert grew(f'chorus_tenant_tokens_total{{kind="{kind}",tenant="{tenant}"}}') == tokens
+    worker_cost = sum(r.usage.cost_usd for r in record.results)
+    spent = grew(f'chorus_cost_usd_total{{model="{model}",tenant="{tenant}"}}')
+    assert spent == pytest.approx(worker_cost) and worker_cost > 0
+    planned = f'chorus_cost_usd_total{{model="{record.orchestrator_model}",tenant="{tenant}"}}'
+    assert grew(planned) == pytest.approx(record.planning_usage.cost_usd)
     assert 'chorus_queue_depth{queue="subtasks"}' in after
     assert "chorus_retries_total" in after and "chorus_messages_unacked" in after
+
+
+def test_cancel_needs_no_body(api: Api) -> None:
+    """`curl -X POST …/cancel` sends neither a body nor a Content-Length."""
+    _, _, body = api.call("POST", "/v1/jobs", {"task": "Cancel me bare", "options": {}})
+    host, port = api.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.putrequest("POST", f"/v1/jobs/{body['job_id']}/cancel")
+        conn.putheader("authorization", f"Bearer {ALICE}")
+        conn.endheaders()
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        conn.close()
+    assert response.status == 200, answer
+    assert answer["job_id"] == body["job_id"] and answer["status"] in ("cancelled", "succeeded")

@@ -53,7 +53,9 @@ def test_gather_and_run_job_delivered_again_change_nothing(
         names.RUN_JOB_TASK, kwargs=record.request.model_dump(mode="json")
     ).get(timeout=30)
 
-    assert gathered == {"job_id": record.job_id, "status": record.status.value}
+    # The gather step's result also tells Flower how the job ended (cost, failures, console).
+    assert (gathered["job_id"], gathered["status"]) == (record.job_id, record.status.value)
+    assert gathered["cost_usd"] == round(record.usage.cost_usd, 6)
     assert rerun == {"job_id": record.job_id, "status": record.status.value}
     assert jobs.store.get(record.job_id) == record
     assert sim.stats()["requests_total"] == calls_before

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import time
+import re
+from collections.abc import Callable
 
 import pytest
 
+from chorus.contract.events import EventKind
 from chorus.contract.models import JobRecord, JobStatus, SubtaskStatus
 from chorus.core.pricing import cost_usd
+from chorus.devstack.stack import LocalStack, wait_until
 from chorus.settings import Settings
-from chorus.store.jobs import wait_for_job
-from tests.support.runner import JobRunner
+from tests.support.runner import JobRunner, runner_for
 from tests.support.simulator_control import SimulatorControl
+
+StackFactory = Callable[..., LocalStack]
+PLANNING_CALL = "Plan at most"  # in the planning prompt only
 
 SAMPLE_TASK = "Write a product description for a new eco-friendly water bottle."
 SAMPLE_CONTEXT = {
@@ -149,18 +154,39 @@ def test_a_deadline_cuts_the_job_short_with_the_reason(
     assert sim.stats()["requests_total"] == 1  # only the plan was asked for
 
 
-def test_cancel_while_planning_makes_no_worker_calls(
-    jobs: JobRunner, sim: SimulatorControl
-) -> None:
-    job_id = jobs.submit("Write five poems.", options={"max_subtasks": 5})
-    cancelled = jobs.cancel(job_id)
-    assert cancelled.status is JobStatus.CANCELLED
-    assert jobs.cancel(job_id) == cancelled  # idempotent
+def test_cancel_while_planning_makes_no_worker_calls(stack_factory: StackFactory) -> None:
+    # A private stack whose every model call takes 2 s: the planning call is held at the
+    # simulator for as long as the test needs to cancel under it.
+    stack = stack_factory(workers=1, simulator_latency_ms=2000, simulator_plan_size=3)
+    runner = runner_for(stack)
+    sim = SimulatorControl(str(stack.simulator_url))
+    job_id = runner.submit("Write three poems.", options={"max_subtasks": 3})
+    wait_until(lambda: sim.stats()["in_flight"] == 1, timeout_s=30, what="the planning call")
+    assert runner.store.get(job_id).status is JobStatus.PLANNING
 
-    time.sleep(1.5)  # long enough for a plan and a round of worker calls
-    record = jobs.store.get(job_id)
+    cancelled = runner.cancel(job_id)
+    assert cancelled.status is JobStatus.CANCELLED
+    assert runner.cancel(job_id) == cancelled  # idempotent
+    # The plan arrives after the cancel; run_job's return value is logged when it ends.
+    orchestrator = stack.process("orchestrator")
+    ended = re.compile(rf"'job_id': '{re.escape(job_id)}', 'status': '(\w+)'")
+    wait_until(lambda: bool(ended.search(orchestrator.log_text())), timeout_s=30, what="run_job")
+    assert ended.findall(orchestrator.log_text()) == ["cancelled"]
+
+    record = runner.store.get(job_id)
     assert record.status is JobStatus.CANCELLED and record.error == "cancelled by request"
-    assert sim.stats()["requests_total"] <= 1  # at most the plan already in flight
+    assert record.results == []
+    stats = sim.stats()
+    assert stats["requests_by_model"] == {runner.settings.orchestrator_model: 1}, stats
+    assert [PLANNING_CALL in r["text"] for r in sim.requests()] == [True]
+    assert "Task worker.run_subtask[" not in stack.process("worker1").log_text()  # none sent
+    # The planning call was paid for: its tokens are on the record, exactly the simulator's.
+    assert record.planning_usage == record.usage
+    assert record.usage.input_tokens == stats["input_tokens"] > 0
+    assert record.usage.output_tokens == stats["output_tokens"] > 0
+    # Events as documented: the cancel announced once, and nothing planned, run or finished.
+    events = runner.app.job_events.read(job_id, "0", block_ms=100)
+    assert [e.kind for e in events] == [EventKind.CANCELLED], events
 
 
 def test_cancel_while_running_skips_calls_not_yet_made(
@@ -169,18 +195,23 @@ def test_cancel_while_running_skips_calls_not_yet_made(
     # Every worker call fails transiently at first, so the cancel lands before any retry.
     sim.set_faults([{"match": "<subtask>", "status": 529, "times": 100}])
     job_id = jobs.submit("Write three limericks.", options={"max_subtasks": 3})
-    deadline = time.monotonic() + 20
-    while jobs.store.get(job_id).status is JobStatus.PLANNING and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # the first attempts are in flight
+    wait_until(
+        lambda: jobs.store.get(job_id).status is not JobStatus.PLANNING,
+        timeout_s=20,
+        what="the plan",
+    )
+    subtasks = jobs.store.get(job_id).subtasks_total
+    wait_until(
+        lambda: sim.stats()["requests_total"] >= 1 + subtasks,
+        timeout_s=20,
+        what="every subtask's first attempt at the model",
+    )
     jobs.cancel(job_id)
     calls_at_cancel = sim.stats()["requests_total"]
 
-    record = wait_for_job(jobs.store, job_id, timeout_s=30)
-    deadline = time.monotonic() + 30
-    while not record.results and time.monotonic() < deadline:
-        time.sleep(0.1)
-        record = jobs.store.get(job_id)
+    # Cancelled at once; the subtasks' outcomes are attached once each retry has run.
+    wait_until(lambda: bool(jobs.store.get(job_id).results), timeout_s=30, what="the outcomes")
+    record = jobs.store.get(job_id)
     assert record.status is JobStatus.CANCELLED
     assert record.results and all(r.status is SubtaskStatus.SKIPPED for r in record.results)
     assert sim.stats()["requests_total"] <= calls_at_cancel + len(record.results)

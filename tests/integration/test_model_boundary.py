@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
+from collections.abc import Callable
 
 import pytest
 
-from chorus.contract.models import JobStatus, SubtaskStatus
+from chorus.contract.models import JobStatus, Subtask, SubtaskAssignment, SubtaskStatus
 from chorus.core.submission import build_request
 from chorus.devstack.stack import LocalStack
 from chorus.errors import ModelCallError
@@ -90,17 +91,65 @@ def test_a_trickling_endpoint_is_cut_off_at_the_calls_deadline(
     sim.set_faults([{"match": PLANNING_CALL, "trickle_s": 1}])
     client = ModelClient(settings.model_copy(update={"model_timeout_s": 3}))
     request = build_request({"task": "Plan a picnic."})
+    elapsed, error = _failing_call(
+        client, lambda: client.plan(request, model=PLANNER, max_tokens=500)
+    )
+    assert 3 <= elapsed < 5, elapsed
+    assert error.retryable
+    assert error.message == "timeout: no complete reply within 3s"
+
+
+def _failing_call(client: ModelClient, call: Callable[[], object]) -> tuple[float, ModelCallError]:
+    """How long `call` took to fail, and its error. It runs on a helper thread only so that a
+    regression fails the test (after 10 s) instead of hanging it."""
     started = time.monotonic()
-    # Called from a helper thread only so that a regression fails here instead of hanging.
     pool = concurrent.futures.ThreadPoolExecutor(1)
     try:
-        call = pool.submit(client.plan, request, model=PLANNER, max_tokens=500)
+        running = pool.submit(call)
         with pytest.raises(ModelCallError) as caught:
-            call.result(timeout=10)
-        elapsed = time.monotonic() - started
+            running.result(timeout=10)
+        return time.monotonic() - started, caught.value
     finally:
         pool.shutdown(wait=False)
         client.close()
+
+
+def _assignment() -> SubtaskAssignment:
+    return SubtaskAssignment(
+        job_id="boundary-job",
+        task="Name a river.",
+        context={},
+        subtask=Subtask(index=0, type="river", description="one river"),
+        model="claude-haiku-5-5",
+        max_tokens=200,
+    )
+
+
+def test_a_trickled_stream_is_cut_off_at_the_whole_calls_deadline(
+    settings: Settings, sim: SimulatorControl
+) -> None:
+    # A streamed worker call: one byte every 0.2 s never trips the 2 s gap timeout, so only
+    # the whole call's deadline (stream_timeout_s) ends it.
+    sim.set_faults([{"match": WORKER_CALL, "trickle_s": 0.2}])
+    update = {"stream_timeout_s": 3, "model_idle_timeout_s": 2}
+    client = ModelClient(settings.model_copy(update=update))
+    elapsed, error = _failing_call(client, lambda: client.run_subtask(_assignment()))
     assert 3 <= elapsed < 5, elapsed
+    assert error.retryable
+    assert error.message == "timeout: no complete reply within 3s"
+
+
+@pytest.mark.parametrize("fault", [{"cut_after_tokens": 3}, {"error_after_tokens": 3}])
+def test_a_stream_that_ends_mid_way_is_a_retryable_failure(
+    settings: Settings, sim: SimulatorControl, fault: dict[str, int]
+) -> None:
+    sim.set_faults([{"match": WORKER_CALL, **fault}])
+    client = ModelClient(settings)
+    seen: list[str] = []
+    try:
+        with pytest.raises(ModelCallError) as caught:
+            client.run_subtask(_assignment(), on_text=seen.append)
+    finally:
+        client.close()
     assert caught.value.retryable
-    assert caught.value.message == "timeout: no complete reply within 3s"
+    assert len(seen) == 3  # the pieces sent before the end, and no more

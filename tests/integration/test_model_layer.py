@@ -26,15 +26,19 @@ def test_an_unparseable_plan_is_repaired_once(jobs: JobRunner, sim: SimulatorCon
     assert sim.stats()["requests_total"] == 2 + len(record.results)
 
 
-def test_workers_share_one_cached_prefix(jobs: JobRunner) -> None:
+def test_a_shared_block_under_the_workers_cache_minimum_is_sent_plain(
+    jobs: JobRunner, sim: SimulatorControl
+) -> None:
+    # ~1,200 tokens: above Sonnet's minimum (the planner), under Haiku 4.5's 4,096 (the
+    # workers). Marking it would buy nothing; the cache-aware cases are in test_prompt_cache.py.
     long_context = {"brief": "A detailed brand guide paragraph. " * 200}
     record = jobs.run("Write taglines.", context=long_context, options={"max_subtasks": 3})
 
     assert record.status is JobStatus.SUCCEEDED, record.error
     assert len(record.results) >= 2
-    assert record.usage.cache_creation_input_tokens > 0
-    assert record.usage.cache_read_input_tokens >= record.usage.cache_creation_input_tokens
-    assert sum(1 for r in record.results if r.usage.cache_read_input_tokens) >= 1
+    assert record.usage.cache_creation_input_tokens == 0
+    assert all(r.cache is None for r in record.results)
+    assert all(r["usage"]["cache_creation_input_tokens"] == 0 for r in sim.requests())
 
 
 def test_models_are_tiered_and_overridable_per_job(jobs: JobRunner, sim: SimulatorControl) -> None:

@@ -8,7 +8,6 @@ import os
 import secrets
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,9 @@ import pytest
 import redis
 
 from chorus.contract.models import JobRecord, JobStatus
-from chorus.devstack.stack import LocalStack, ManagedProcess, free_port, start_redis, wait_until
+from chorus.devstack.stack import LocalStack, ManagedProcess, free_port, start_redis
 from tests.support.api_server import start_api
+from tests.support.waiting import wait_until
 
 
 def start_keyed_simulator(workdir: Path, api_key: str) -> tuple[ManagedProcess, str]:
@@ -165,7 +165,16 @@ def test_no_secret_appears_in_logs_redis_records_answers_or_flower(
                 return False
 
         wait_until(flower_up, timeout_s=60, what="Flower")
-        time.sleep(1)  # Flower subscribes to task events
+        flower_auth_header = {
+            "authorization": "Basic " + base64.b64encode(flower_auth.encode()).decode()
+        }
+
+        def flower_hears_events() -> bool:
+            # Its event-fed worker list: a heartbeat heard means every later task event is too.
+            got = httpx.get(flower_url + "/api/workers?status=1", headers=flower_auth_header)
+            return got.status_code == 200 and any(got.json().values())
+
+        wait_until(flower_hears_events, timeout_s=30, what="Flower hearing events")
 
         # A job through the API, on the real-API code path: the simulator checks the key.
         auth = {"authorization": f"Bearer {api_token}"}
@@ -177,13 +186,17 @@ def test_no_secret_appears_in_logs_redis_records_answers_or_flower(
             )
             assert accepted.status_code == 202, accepted.text
             location = accepted.headers["location"]
-            deadline = time.monotonic() + 60
-            while True:
+            got: httpx.Response = accepted
+            record: JobRecord | None = None
+
+            def job_final() -> bool:
+                nonlocal got, record
                 got = client.get(location, headers=auth)
                 record = JobRecord.model_validate(got.json())
-                if record.status.is_final or time.monotonic() > deadline:
-                    break
-                time.sleep(0.1)
+                return record.status.is_final
+
+            wait_until(job_final, timeout_s=60, every_s=0.1, what="the job to end")
+            assert record is not None
             assert record.status is JobStatus.SUCCEEDED, record.error
             assert not record.simulated  # the key was used: the real-API path, not the offline one
             places["job record (API)"] = answer(got)
@@ -225,17 +238,16 @@ def test_no_secret_appears_in_logs_redis_records_answers_or_flower(
             places |= {f"API answer: {name}": answer(r) for name, r in calls.items()}
 
         # Flower: the task list and the workers' stats and configuration (fetched live).
-        flower_auth_header = {
-            "authorization": "Basic " + base64.b64encode(flower_auth.encode()).decode()
-        }
         with httpx.Client(base_url=flower_url, timeout=30, headers=flower_auth_header) as client:
-            deadline = time.monotonic() + 30
-            while True:
+            job_id = record.job_id
+            tasks = client.get("/api/tasks")
+
+            def flower_saw_the_job() -> bool:
+                nonlocal tasks
                 tasks = client.get("/api/tasks")
-                if record.job_id in tasks.text or time.monotonic() > deadline:
-                    break
-                time.sleep(0.5)
-            assert record.job_id in tasks.text, "Flower never saw the job"
+                return job_id in tasks.text
+
+            wait_until(flower_saw_the_job, timeout_s=30, every_s=0.5, what="the job in Flower")
             places["Flower /api/tasks"] = answer(tasks)
             places["Flower /api/workers"] = answer(client.get("/api/workers?refresh=1"))
 

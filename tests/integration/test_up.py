@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,6 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from chorus.devstack.stack import free_port, wait_until
+
+
+def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """`chorus up` and every process it started: a test that fails half-way must not leave
+    a stack running (its Redis would hold the port the next run wants)."""
+    for pid in _children(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.kill()
+    proc.wait(5)
 
 
 def _children(pid: int) -> set[int]:
@@ -81,6 +92,14 @@ def test_up_runs_the_stack_serves_a_job_and_ctrl_c_stops_every_process(tmp_path:
             assert json.loads(response.read())["ready"] is True
         with urllib.request.urlopen(f"http://127.0.0.1:{flower_port}/healthcheck") as response:
             assert response.status == 200
+        # The console it prints opens without a sign-in on loopback and lists the job.
+        assert any(f"Console {api}/ui" in line for line in lines), lines
+        with urllib.request.urlopen(f"{api}/ui", timeout=10) as response:  # noqa: S310
+            assert response.status == 200 and job_id in response.read().decode()
+        # Its job page links to the tasks in the Flower that `up` started.
+        with urllib.request.urlopen(f"{api}/ui/jobs/{job_id}", timeout=10) as response:  # noqa: S310
+            flower_tasks = f'href="http://127.0.0.1:{flower_port}/tasks"'
+            assert flower_tasks in response.read().decode()
 
         children = _children(proc.pid)
         assert len(children) >= 6  # redis, simulator, orchestrator, 2 workers, api, flower
@@ -92,8 +111,7 @@ def test_up_runs_the_stack_serves_a_job_and_ctrl_c_stops_every_process(tmp_path:
         )
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
+            _kill_tree(proc)
     output = "".join(lines)
     for role in ("orchestrator |", "worker1 |", "worker2 |", "api |", "simulator |"):
         assert role in output, f"no lines prefixed {role!r}"
@@ -132,8 +150,7 @@ def _up(*args: str) -> Iterator[list[str]]:
         assert proc.wait(timeout=60) == 0
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
+            _kill_tree(proc)
         reader.join(5)
 
 

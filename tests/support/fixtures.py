@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
-from chorus.devstack.stack import LocalStack, start_redis, start_simulator
+from chorus.contract import names
+from chorus.devstack.stack import LocalStack, start_redis, start_simulator, wait_until
 from chorus.runtime.app import ChorusCelery, create_celery_app
 from chorus.settings import Settings
 from chorus.store.jobs import JobStore
@@ -51,10 +53,53 @@ def sim(simulator: SimulatorControl) -> SimulatorControl:
     return simulator
 
 
+@pytest.fixture(autouse=True)
+def _fresh_session_simulator(request: pytest.FixtureRequest) -> None:
+    """Every test on the session's simulator (directly or through the shared stack) starts
+    with no fault rules or rate limits, and with the shared stack quiet: in a shuffled order,
+    a test must not inherit the faults the one before it set, nor count the late calls of a
+    job it left behind (a job cancelled mid-planning still finishes, and bills, its call)."""
+    if "simulator" not in request.fixturenames:
+        return
+    simulator: SimulatorControl = request.getfixturevalue("simulator")
+    if "chorus_stack" in request.fixturenames:
+        stack: LocalStack = request.getfixturevalue("chorus_stack")
+        wait_quiet(stack, simulator)
+    simulator.reset()
+
+
+def wait_quiet(stack: LocalStack, simulator: SimulatorControl, timeout_s: float = 60) -> None:
+    """Until no message is queued or held and no model call is in flight, twice in a row."""
+    client = redis.Redis.from_url(str(stack.redis_url))
+    quiet_checks = 0
+
+    def quiet() -> bool:
+        nonlocal quiet_checks
+        with client.pipeline(transaction=False) as pipe:
+            pipe.llen(names.ORCHESTRATOR_QUEUE)
+            pipe.llen(names.SUBTASKS_QUEUE)
+            pipe.hlen("unacked")  # kombu's delivered, not yet acknowledged
+            busy = sum(int(n) for n in pipe.execute())
+        busy += int(simulator.stats()["in_flight"])
+        quiet_checks = quiet_checks + 1 if busy == 0 else 0
+        return quiet_checks >= 2
+
+    try:
+        wait_until(quiet, timeout_s=timeout_s, what="the shared stack to go quiet")
+    finally:
+        client.close()
+
+
 @pytest.fixture(scope="session")
 def stack_env() -> dict[str, str]:
     """Settings every Celery process of the test run gets: quick retries keep tests fast."""
-    return {"CHORUS_RETRY_BASE_S": "0.2", "CHORUS_RETRY_MAX_S": "1"}
+    return {
+        "CHORUS_RETRY_BASE_S": "0.2",
+        "CHORUS_RETRY_MAX_S": "1",
+        # Webhooks sign with this and retry 0.5 s, 1.5 s, 3 s, … apart (tests.support.webhooks).
+        "CHORUS_WEBHOOK_SECRETS": '{"default": "whsec_test_secret"}',
+        "CHORUS_WEBHOOK_RETRY_BASE_S": "0.5",
+    }
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery.result import AsyncResult
+
 from chorus.contract.events import EventKind, JobEvent
 from chorus.contract.models import JobRecord
 from chorus.core.submission import build_request
@@ -51,3 +53,13 @@ def runner_for(stack: LocalStack) -> JobRunner:
     assert stack.simulator_url is not None
     settings = Settings(redis_url=stack.redis_url, simulator_url=stack.simulator_url)
     return JobRunner(create_celery_app(settings), JobStore.from_settings(settings), settings)
+
+
+def release(*results: AsyncResult) -> None:
+    """Stop the result backend waiting on these results now, while the test's Redis is up.
+    Left to the garbage collector, each one's unsubscribe runs after Redis has gone and
+    retries in the background until the process exits."""
+    for result in results:
+        if result.backend is not None:
+            result.backend.remove_pending_result(result)
+            result.backend = None

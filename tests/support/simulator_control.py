@@ -32,11 +32,26 @@ class SimulatorControl:
         body = {"rules": rules or [], "fail_every": fail_every, "fail_status": fail_status}
         self._call("PUT", "/_simulator/faults", body)
 
+    def set_limits(self, limits: dict[str, dict[str, int]]) -> None:
+        """Per-model rate limits until the next reset, e.g.
+        `{"claude-haiku-5-5": {"requests_per_minute": 2}}`; `{}` turns them off."""
+        self._call("PUT", "/_simulator/limits", {"limits": limits})
+
+    def set_batches(self, *, delay_s: float | None = None, **expiry: float | None) -> None:
+        """Message Batches timing until the next reset: each request done `delay_s` after
+        its batch was created (+ up to 20% jitter); `expire_after_s=x` ends a batch still
+        processing x seconds after its creation, its unfinished requests expired
+        (`expire_after_s=None`: 24 hours). Left out: unchanged."""
+        body: dict[str, Any] = {"delay_s": delay_s} if delay_s is not None else {}
+        self._call("PUT", "/_simulator/batches", body | expiry)
+
     def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/_simulator/stats")
         return result
 
     def requests(self) -> list[dict[str, Any]]:
-        """The model and text of the last requests the simulator answered, oldest first."""
+        """The last requests the simulator answered, oldest first: model, text, and
+        started_at, finished_at (time.time() on the simulator) and status; `stream`, and for
+        a streamed reply `first_token_at` (when its first text piece went out)."""
         found: list[dict[str, Any]] = self._call("GET", "/_simulator/requests")
         return found

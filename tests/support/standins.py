@@ -21,12 +21,15 @@ Records and results are stored as JSON, as in Redis, so a test sees what a reade
 
 from __future__ import annotations
 
+import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from chorus.contract.batches import BatchOutcome, BatchStatus
+from chorus.contract.caching import CacheTtl, CacheUse
 from chorus.contract.events import EventKind
 from chorus.contract.models import (
     JobOptions,
@@ -40,12 +43,13 @@ from chorus.contract.models import (
     Usage,
 )
 from chorus.contract.plans import PlanDraft, SubtaskDraft
-from chorus.core import records
-from chorus.core.ports import JobControl, PlanReply, TaskDeps, WorkerReply
+from chorus.core import announcements, records
+from chorus.core.ports import BatchPort, JobControl, PlanReply, TaskDeps, WorkerReply
 from chorus.core.prompts import Repair
 from chorus.core.rates import CallCost
 from chorus.errors import InvalidTransition, JobNotFound, ModelCallError
 from chorus.settings import Settings
+from tests.support.batch_standins import MemoryBatches
 from tests.support.factories import T0
 
 R = TypeVar("R")
@@ -58,6 +62,7 @@ TEST_SETTINGS: dict[str, Any] = {
     "retry_base_s": 1,
     "retry_max_s": 4,
     "model_timeout_s": 2,
+    "stream_timeout_s": 2,
     "heartbeat_interval_s": 1,
     "heartbeat_ttl_s": 2,
     "rate_limit_window_s": 10,
@@ -115,9 +120,31 @@ class MemoryEvents:
 
     def __init__(self) -> None:
         self.emitted: list[Emitted] = []
+        # Delta batches by (job, subtask index or None for the synthesis): (attempt, text).
+        self.deltas: dict[tuple[str, int | None], list[tuple[int, str]]] = {}
+        self.dropped: list[tuple[str, int | None]] = []
+        self.delta_writes = 0
+        self.delta_error: BaseException | None = None  # raised by every delta write when set
 
     def emit(self, job_id: str, kind: EventKind, **data: Any) -> None:
         self.emitted.append(Emitted(job_id, kind, dict(data)))
+
+    def delta(
+        self, job_id: str, index: int | None, attempt: int, text: str, *, fresh: bool = False
+    ) -> None:
+        self.delta_writes += 1
+        if self.delta_error is not None:
+            raise self.delta_error
+        if fresh:
+            self.drop_deltas(job_id, index)
+        self.deltas.setdefault((job_id, index), []).append((attempt, text))
+
+    def drop_deltas(self, job_id: str, index: int | None) -> None:
+        self.dropped.append((job_id, index))
+        self.deltas.pop((job_id, index), None)
+
+    def delta_text(self, job_id: str, index: int | None) -> str:
+        return "".join(text for _, text in self.deltas.get((job_id, index), []))
 
     def kinds(self, job_id: str | None = None) -> list[EventKind]:
         return [e.kind for e in self.emitted if job_id is None or e.job_id == job_id]
@@ -133,6 +160,7 @@ class MemoryStore:
         self._clock = clock
         self._jobs: dict[str, str] = {}
         self._results: dict[str, dict[int, str]] = {}
+        self.saved_for_tenants: list[str | None] = []  # the tenant of each save_result call
         self._tokens: Counter[str] = Counter()
         self._usd: dict[str, float] = {}
         self._cancelled: set[str] = set()
@@ -143,6 +171,21 @@ class MemoryStore:
         self.retries: Counter[str] = Counter()
         self.created: list[str] = []
         self.claim_calls: list[tuple[str, str, float]] = []
+        self._warm: dict[tuple[str, str], threading.Event] = {}
+        self.warm_waits: list[tuple[str, str, float]] = []
+
+    # -- cache warm-up signal ------------------------------------------------------------
+
+    def _warm_event(self, job_id: str, model: str) -> threading.Event:
+        return self._warm.setdefault((job_id, model), threading.Event())
+
+    def cache_warmed(self, job_id: str, model: str) -> None:
+        self._maybe_fail("cache_warmed")
+        self._warm_event(job_id, model).set()
+
+    def wait_cache_warm(self, job_id: str, model: str, timeout_s: float) -> bool:
+        self.warm_waits.append((job_id, model, timeout_s))
+        return self._warm_event(job_id, model).wait(timeout_s)
 
     # -- test controls -------------------------------------------------------------------
 
@@ -207,6 +250,13 @@ class MemoryStore:
         except InvalidTransition:
             return current, False
         self._jobs[job_id] = updated.model_dump_json()
+        if current.status.is_final and not updated.status.is_final and updated.runs:
+            # A retry resets what `chorus.store.job_claims.queue_rerun` resets.
+            for index in updated.runs[-1].subtasks:
+                self._results.get(job_id, {}).pop(index, None)
+            self.dispatched.discard(job_id)
+            self._cancelled.discard(job_id)
+            self._claims.pop(job_id, None)
         spend = records.planning_spend(current, updated)
         if spend is not None:
             self._add_spend(job_id, spend)
@@ -215,19 +265,17 @@ class MemoryStore:
             self.events.emit(job_id, announced[0], **announced[1])
         return self.record(job_id), True
 
-    def save_result(self, job_id: str, result: SubtaskResult) -> SubtaskResult:
+    def save_result(
+        self, job_id: str, result: SubtaskResult, tenant: str | None = None
+    ) -> SubtaskResult:
         self._maybe_fail("save_result")
+        self.saved_for_tenants.append(tenant)
         stored = self._results.setdefault(job_id, {})
         if result.index not in stored:
             stored[result.index] = result.model_dump_json()
             self._add_spend(job_id, result.usage)
-            self.events.emit(
-                job_id,
-                EventKind.SUBTASK_FINISHED,
-                index=result.index,
-                type=result.type,
-                status=result.status.value,
-            )
+            data = announcements.subtask_finished(result)
+            self.events.emit(job_id, EventKind.SUBTASK_FINISHED, **data)
         return SubtaskResult.model_validate_json(stored[result.index])
 
     def before_subtask(self, job_id: str, index: int) -> tuple[SubtaskResult | None, JobControl]:
@@ -331,6 +379,31 @@ def _take(script: deque[R | BaseException], default: Callable[[], R]) -> R:
     return item
 
 
+@dataclass(frozen=True)
+class CutStream:
+    """A scripted streamed reply that sends `text` and then fails with `error`."""
+
+    text: str
+    error: BaseException
+
+
+def _streamed(
+    queue: deque[Any], default: Callable[[], WorkerReply], on_text: Callable[[str], None] | None
+) -> WorkerReply:
+    """The next scripted reply, its text first handed to `on_text` in pieces of 4 characters."""
+    item = queue.popleft() if queue else default()
+    if isinstance(item, CutStream):
+        if on_text is not None:
+            on_text(item.text)
+        raise item.error
+    if isinstance(item, BaseException):
+        raise item
+    if on_text is not None:
+        for i in range(0, len(item.output), 4):
+            on_text(item.output[i : i + 4])
+    return cast(WorkerReply, item)
+
+
 class ScriptedModel:
     """ModelPort answering each call from its queue of replies or exceptions (raised), or with
     a default derived from the input once the queue is empty. Every call is recorded;
@@ -340,17 +413,30 @@ class ScriptedModel:
         self,
         *,
         plans: Iterable[PlanReply | BaseException] = (),
-        subtasks: Iterable[WorkerReply | BaseException] = (),
-        syntheses: Iterable[WorkerReply | BaseException] = (),
+        subtasks: Iterable[WorkerReply | CutStream | BaseException] = (),
+        syntheses: Iterable[WorkerReply | CutStream | BaseException] = (),
     ) -> None:
         self.plans: deque[PlanReply | BaseException] = deque(plans)
-        self.subtasks: deque[WorkerReply | BaseException] = deque(subtasks)
-        self.syntheses: deque[WorkerReply | BaseException] = deque(syntheses)
+        self.subtasks: deque[WorkerReply | CutStream | BaseException] = deque(subtasks)
+        self.syntheses: deque[WorkerReply | CutStream | BaseException] = deque(syntheses)
         self.plan_calls: list[PlanCall] = []
         self.subtask_calls: list[SubtaskAssignment] = []
         self.repairs: list[Repair | None] = []  # of every worker and synthesis call
         self.synthesis_calls: list[SynthesisCall] = []
         self.before_call: Callable[[str], None] | None = None
+        # What each call was told about the prompt cache, in call order.
+        self.plan_caches: list[CacheUse | None] = []
+        self.subtask_ttls: list[CacheTtl | None] = []
+        self.synthesis_ttls: list[CacheTtl | None] = []
+        # Batch mode: params built, replies read from a batch, and the Message Batches API.
+        self.batch_params: list[dict[str, Any]] = []
+        self.batch_replies: list[tuple[str, dict[str, Any]]] = []
+        self.created_batches: dict[str, list[dict[str, Any]]] = {}
+        self.batch_create_errors: deque[BaseException] = deque()
+        self.batch_status_errors: deque[BaseException] = deque()
+        self.batch_ended: dict[str, bool] = {}  # by batch id; absent: ended
+        self.batch_outcomes: dict[str, list[BatchOutcome]] = {}  # absent: all succeeded
+        self.cancelled_batches: list[str] = []
 
     @property
     def calls(self) -> int:
@@ -361,21 +447,33 @@ class ScriptedModel:
             self.before_call(method)
 
     def plan(
-        self, request: JobRequest, *, model: str, max_tokens: int, feedback: str | None = None
+        self,
+        request: JobRequest,
+        *,
+        model: str,
+        max_tokens: int,
+        feedback: str | None = None,
+        cache: CacheUse | None = None,
     ) -> PlanReply:
         self.plan_calls.append(PlanCall(request, model, max_tokens, feedback))
+        self.plan_caches.append(cache)
         self._starting("plan")
         count = min(2, request.options.max_subtasks)
         return _take(self.plans, lambda: plan_reply(*(f"angle-{i}" for i in range(count))))
 
     def run_subtask(
-        self, assignment: SubtaskAssignment, repair: Repair | None = None
+        self,
+        assignment: SubtaskAssignment,
+        repair: Repair | None = None,
+        on_text: Callable[[str], None] | None = None,
+        cache_ttl: CacheTtl | None = None,
     ) -> WorkerReply:
         self.subtask_calls.append(assignment)
+        self.subtask_ttls.append(cache_ttl)
         self.repairs.append(repair)
         self._starting("run_subtask")
         subtask = assignment.subtask
-        return _take(self.subtasks, lambda: worker_reply(f"{subtask.type}: done"))
+        return _streamed(self.subtasks, lambda: worker_reply(f"{subtask.type}: done"), on_text)
 
     def synthesize(
         self,
@@ -385,13 +483,87 @@ class ScriptedModel:
         model: str,
         max_tokens: int,
         repair: Repair | None = None,
+        on_text: Callable[[str], None] | None = None,
+        cache_ttl: CacheTtl | None = None,
     ) -> WorkerReply:
         self.repairs.append(repair)
+        self.synthesis_ttls.append(cache_ttl)
         call = SynthesisCall(request.task, request.context, outputs, model, max_tokens)
         self.synthesis_calls.append(call)
         self._starting("synthesize")
         combined = " | ".join(o["output"] for o in outputs)
-        return _take(self.syntheses, lambda: worker_reply(combined, usage=SYNTHESIS_USAGE))
+        default = lambda: worker_reply(combined, usage=SYNTHESIS_USAGE)  # noqa: E731
+        return _streamed(self.syntheses, default, on_text)
+
+    def plan_params(
+        self,
+        request: JobRequest,
+        *,
+        model: str,
+        max_tokens: int,
+        feedback: str | None = None,
+        cache: CacheUse | None = None,
+    ) -> dict[str, Any]:
+        params = {"kind": "plan", "model": model, "max_tokens": max_tokens,
+                  "cache_ttl": cache.ttl if cache else None}  # fmt: skip
+        self.batch_params.append(params)
+        return params
+
+    def plan_reply(
+        self, request: JobRequest, message: dict[str, Any], *, max_tokens: int, batch: bool = False
+    ) -> PlanReply:
+        self.batch_replies.append(("plan", message))
+        count = min(2, request.options.max_subtasks)
+        reply = _take(self.plans, lambda: plan_reply(*(f"angle-{i}" for i in range(count))))
+        return replace(reply, usage=_halved(reply.usage)) if batch else reply
+
+    def subtask_params(
+        self,
+        assignment: SubtaskAssignment,
+        repair: Repair | None = None,
+        cache_ttl: CacheTtl | None = None,
+    ) -> dict[str, Any]:
+        params = {"kind": "subtask", "model": assignment.model,
+                  "index": assignment.subtask.index, "cache_ttl": cache_ttl}  # fmt: skip
+        self.batch_params.append(params)
+        return params
+
+    def subtask_reply(
+        self, assignment: SubtaskAssignment, message: dict[str, Any], *, batch: bool = False
+    ) -> WorkerReply:
+        self.batch_replies.append(("subtask", message))
+        subtask = assignment.subtask
+        reply = _streamed(self.subtasks, lambda: worker_reply(f"{subtask.type}: done"), None)
+        return replace(reply, usage=_halved(reply.usage)) if batch else reply
+
+    def create_batch(self, requests: list[dict[str, Any]]) -> str:
+        if self.batch_create_errors:
+            raise self.batch_create_errors.popleft()
+        batch_id = f"batch-{len(self.created_batches) + 1}"
+        self.created_batches[batch_id] = requests
+        return batch_id
+
+    def batch_status(self, batch_id: str) -> BatchStatus:
+        if self.batch_status_errors:
+            raise self.batch_status_errors.popleft()
+        ended = self.batch_ended.get(batch_id, True)
+        status = "ended" if ended else "in_progress"
+        return BatchStatus(batch_id=batch_id, ended=ended, processing_status=status)
+
+    def batch_results(self, batch_id: str) -> list[BatchOutcome]:
+        if batch_id in self.batch_outcomes:
+            return self.batch_outcomes[batch_id]
+        return [
+            BatchOutcome(custom_id=r["custom_id"], result="succeeded", message={"id": "msg"})
+            for r in self.created_batches[batch_id]
+        ]
+
+    def cancel_batch(self, batch_id: str) -> None:
+        self.cancelled_batches.append(batch_id)
+
+
+def _halved(usage: Usage) -> Usage:
+    return usage.model_copy(update={"cost_usd": usage.cost_usd / 2})
 
 
 class Dispatch:
@@ -429,6 +601,7 @@ def make_deps(
     limiter: FixedLimiter | None = None,
     clock: FakeClock | None = None,
     sleep: RecordingSleep | None = None,
+    batches: BatchPort | None = None,
 ) -> TaskDeps:
     """A TaskDeps of stand-ins; whatever is not given is a fresh one."""
     clock = clock or FakeClock()
@@ -441,6 +614,7 @@ def make_deps(
         limiter=limiter or FixedLimiter(),
         clock=clock,
         sleep=sleep or RecordingSleep(clock),
+        batches=batches,
     )
 
 
@@ -455,6 +629,7 @@ class Rig:
     limiter: FixedLimiter = field(default_factory=FixedLimiter)
     store: MemoryStore = field(init=False)
     sleep: RecordingSleep = field(init=False)
+    batches: MemoryBatches = field(default_factory=MemoryBatches)
 
     def __post_init__(self) -> None:
         self.store = MemoryStore(self.events, self.clock)
@@ -470,6 +645,7 @@ class Rig:
             limiter=self.limiter,
             clock=self.clock,
             sleep=self.sleep,
+            batches=self.batches,
         )
 
 

@@ -6,8 +6,6 @@ import asyncio
 import hmac
 import json
 import time
-import uuid
-from collections import Counter, deque
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,26 +13,19 @@ from typing import Any
 import pydantic
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from chorus.devstack.simulator.cache import PromptCache
-from chorus.devstack.simulator.config import SimulatorConfig
-from chorus.devstack.simulator.faults import FaultPlan, FaultRule, error_body
-from chorus.devstack.simulator.generation import estimate_tokens, generate_instance, generate_text
+from chorus.devstack.simulator import streaming
+from chorus.devstack.simulator.batch_api import install_batches
+from chorus.devstack.simulator.billing import billed_message
+from chorus.devstack.simulator.cache import CacheCharge, input_tokens
+from chorus.devstack.simulator.config import ModelLimits, SimulatorConfig
+from chorus.devstack.simulator.faults import Fault, FaultRule, error_body
+from chorus.devstack.simulator.replies import request_text
+from chorus.devstack.simulator.state import SimulatorState
+from chorus.devstack.simulator.validation import MessagesRequest, Refusal, validate_request
 
 SIM_HEADER = {"x-chorus-simulator": "1"}
-
-
-class MessagesRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    model: str = Field(min_length=1)
-    max_tokens: int = Field(ge=1)
-    messages: list[dict[str, Any]] = Field(min_length=1)
-    system: str | list[dict[str, Any]] | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: dict[str, Any] | None = None
-    output_config: dict[str, Any] | None = None
-    stream: bool = False
 
 
 class FaultsUpdate(BaseModel):
@@ -43,25 +34,13 @@ class FaultsUpdate(BaseModel):
     fail_status: int | None = Field(default=None, ge=400, le=599)
 
 
-RECENT_REQUESTS = 500
+class LimitsUpdate(BaseModel):
+    """Replaces the per-model rate limits until the next reset; `{}` turns them off."""
+
+    limits: dict[str, ModelLimits] = Field(default_factory=dict)
 
 
-def request_text(request: MessagesRequest) -> str:
-    parts: list[str] = []
-    if isinstance(request.system, str):
-        parts.append(request.system)
-    elif request.system:
-        parts.extend(str(b.get("text", "")) for b in request.system)
-    for message in request.messages:
-        content = message.get("content")
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, list):
-            parts.extend(str(b.get("text", "")) for b in content if isinstance(b, dict))
-    return "\n".join(parts)
-
-
-def trickled(payload: bytes, every_s: float) -> StreamingResponse:
+def trickled(payload: bytes, every_s: float, headers: dict[str, str]) -> StreamingResponse:
     """A reply sent one byte every `every_s` seconds, like a stalled proxy: no single read
     waits long, so only a deadline on the whole call ends it. Stops when the client leaves."""
 
@@ -70,93 +49,87 @@ def trickled(payload: bytes, every_s: float) -> StreamingResponse:
             yield payload[i : i + 1]
             await asyncio.sleep(every_s)
 
-    return StreamingResponse(drip(), media_type="application/json", headers=SIM_HEADER)
+    return StreamingResponse(drip(), media_type="application/json", headers=headers)
 
 
-def error(status: int, message: str | None = None) -> JSONResponse:
+def error(
+    status: int, message: str | None = None, kind: str | None = None, **extra: str
+) -> JSONResponse:
     body = error_body(status)
-    if message:
-        body["error"] = {**body["error"], "message": message}  # type: ignore[dict-item]
-    headers = dict(SIM_HEADER)
-    if status == 429:
+    detail = body["error"]
+    assert isinstance(detail, dict)
+    detail |= {"message": message or detail["message"], "type": kind or detail["type"]}
+    headers = dict(SIM_HEADER) | extra
+    if status == 429 and "retry-after" not in headers:  # an injected 429: a one-second wait
         reset = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
         headers |= {"retry-after": "1", "anthropic-ratelimit-requests-reset": reset}
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-class SimulatorState:
-    def __init__(self, config: SimulatorConfig) -> None:
-        self.config = config
-        self.faults = FaultPlan(config.fail_every, config.fail_status)
-        self.cache = PromptCache(config.cache_min_tokens)
-        self.reset()
-
-    def reset(self) -> None:
-        self.faults.replace([], self.config.fail_every, self.config.fail_status)
-        self.cache.clear()
-        self.calls = 0
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.by_status: Counter[str] = Counter()
-        self.by_model: Counter[str] = Counter()
-        self.tokens: Counter[str] = Counter()
-        self.request_times: deque[float] = deque(maxlen=10_000)
-        self.request_times_by_model: dict[str, deque[float]] = {}
-        # What the model was sent, for tests that check where a template put the task.
-        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_REQUESTS)
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "requests_total": self.calls,
-            "responses_by_status": dict(self.by_status),
-            "in_flight": self.in_flight,
-            "max_in_flight": self.max_in_flight,
-            "requests_by_model": dict(self.by_model),
-            "request_times": list(self.request_times),
-            "request_times_by_model": {m: list(t) for m, t in self.request_times_by_model.items()},
-            **{k: self.tokens[k] for k in _TOKEN_FIELDS},
-        }
+async def reply(
+    state: SimulatorState, request: MessagesRequest, text: str, seen: dict[str, Any] | None = None
+) -> Response:
+    """The response to a valid, counted request: a rate-limit refusal, a fault, or a message
+    (streamed when asked: `seen` gets the wall time its first text piece went out)."""
+    model = request.model
+    admitted = state.limits.admit(model, input_tokens(request.model_dump()))
+    if not admitted.allowed:
+        return error(429, admitted.message, **admitted.headers)
+    fault = state.faults.decide(state.calls, text)
+    if fault is not None and fault.status is not None:
+        await asyncio.sleep(state.latency.base_ms() / 1000)
+        return error(fault.status)
+    if fault is not None and fault.raw_body is not None:
+        await asyncio.sleep(state.latency.base_ms() / 1000)
+        return Response(fault.raw_body, media_type=fault.content_type, headers=SIM_HEADER)
+    seen = seen if seen is not None else {}
+    body, charge = billed_message(state, request, text, fault, seen)
+    if request.stream:
+        return _streamed_reply(state, body, fault, seen, charge)
+    usage = body["usage"]
+    await asyncio.sleep(state.latency.total_ms(usage["output_tokens"], _uncached(usage)) / 1000)
+    state.cache.begin(charge)  # the response starts now: its cache entries become usable
+    headers = SIM_HEADER | state.limits.record_output(model, body["usage"]["output_tokens"])
+    if fault is not None and fault.trickle_s is not None:
+        return trickled(json.dumps(body).encode(), fault.trickle_s, headers)
+    return JSONResponse(body, headers=headers)
 
 
-_TOKEN_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-)
+def _uncached(usage: dict[str, Any]) -> int:
+    """The input tokens the model had to read: all but those served from the cache."""
+    return int(usage["input_tokens"]) + int(usage["cache_creation_input_tokens"])
 
 
-def answer(state: SimulatorState, request: MessagesRequest, text: str) -> dict[str, Any]:
-    """The assistant message for a request that passed the fault plan."""
-    fmt = (request.output_config or {}).get("format") or {}
-    size = state.config.plan_size
-    choice = request.tool_choice or {}
-    stop_reason = "end_turn"
-    if fmt.get("type") == "json_schema":
-        value = generate_instance(fmt.get("schema", {}), text, list_size=size)
-        content: list[dict[str, Any]] = [{"type": "text", "text": json.dumps(value)}]
-    elif choice.get("type") == "tool":
-        tool = next((t for t in request.tools or [] if t.get("name") == choice.get("name")), {})
-        value = generate_instance(tool.get("input_schema", {}), text, list_size=size)
-        block_id = "toolu_sim_" + uuid.uuid4().hex[:20]
-        content = [{"type": "tool_use", "id": block_id, "name": choice["name"], "input": value}]
-        stop_reason = "tool_use"
-    else:
-        reply = generate_text(text)
-        if "<response>" in text:  # a prompt that asks for its answer in a <response> element
-            reply = f"<response>\n{reply}\n</response>"
-        if len(reply) > request.max_tokens * 4:
-            reply, stop_reason = reply[: request.max_tokens * 4], "max_tokens"
-        content = [{"type": "text", "text": reply}]
-    return {
-        "id": "msg_sim_" + uuid.uuid4().hex[:24],
-        "type": "message",
-        "role": "assistant",
-        "model": request.model,
-        "content": content,
-        "stop_reason": stop_reason,
-        "stop_sequence": None,
-    }
+def _streamed_reply(
+    state: SimulatorState,
+    body: dict[str, Any],
+    fault: Fault | None,
+    seen: dict[str, Any],
+    charge: CacheCharge,
+) -> Response:
+    """Headers at once (as the API sends them), then the events at the configured pace."""
+    tokens = body["usage"]["output_tokens"]
+    base_s = state.latency.base_ms(_uncached(body["usage"])) / 1000
+    total_s = base_s + state.config.ms_per_output_token * tokens / 1000
+    first_s, gap_s = streaming.piece_timing(body, total_s, base_s, state.config.stream_tokens_per_s)
+    headers = SIM_HEADER | state.limits.record_output(body["model"], tokens)
+    stream = streaming.events(
+        body,
+        first_s=first_s,
+        gap_s=gap_s,
+        cut_after=fault.cut_after_tokens if fault else None,
+        error_after=fault.error_after_tokens if fault else None,
+        on_first_text=lambda at: seen.setdefault("first_token_at", at),
+        on_start=lambda: state.cache.begin(charge),  # message_start is out: the reply began
+    )
+    if fault is not None and fault.trickle_s is not None:
+        stream = streaming.dripped(stream, fault.trickle_s)
+
+    def ended() -> None:
+        state.leave(body["model"])
+        seen["finished_at"] = time.time()
+
+    return streaming.streamed(stream, headers, ended)
 
 
 def create_simulator_app(config: SimulatorConfig) -> FastAPI:
@@ -177,51 +150,35 @@ def create_simulator_app(config: SimulatorConfig) -> FastAPI:
 
     @app.post("/v1/messages")
     async def messages(http: Request) -> Response:
+        started_at = time.time()
         if not authorised(http):
             return error(401, "invalid x-api-key")
+        request = validate_request(await http.body(), config)
+        if isinstance(request, Refusal):
+            state.by_status[str(request.status)] += 1
+            return error(request.status, request.message, request.kind)
+        state.count(request.model, started_at)
+        state.enter(request.model)
+        text = request_text(request)
+        seen: dict[str, Any] = {
+            "model": request.model,
+            "text": text,
+            "started_at": started_at,
+            "stream": request.stream,
+        }
+        state.recent.append(seen)
+        status, held = 500, False  # what a crash below would answer
         try:
-            request = MessagesRequest.model_validate(json.loads(await http.body()))
-        except (ValueError, pydantic.ValidationError) as exc:
-            return error(400, f"invalid request: {str(exc).splitlines()[0][:200]}")
-        if request.stream:
-            return error(400, "simulator does not stream")
-        state.calls += 1
-        now = time.time()
-        state.request_times.append(now)
-        state.request_times_by_model.setdefault(request.model, deque(maxlen=10_000)).append(now)
-        state.by_model[request.model] += 1
-        state.in_flight += 1
-        state.max_in_flight = max(state.max_in_flight, state.in_flight)
-        try:
-            text = request_text(request)
-            state.recent.append({"model": request.model, "text": text})
-            fault = state.faults.decide(state.calls, text)
-            await asyncio.sleep(config.latency_ms / 1000)
-            if fault is not None and fault.status is not None:
-                state.by_status[str(fault.status)] += 1
-                return error(fault.status)
-            if fault is not None and fault.raw_body is not None:
-                state.by_status["200"] += 1
-                return Response(fault.raw_body, media_type=fault.content_type, headers=SIM_HEADER)
-            body = answer(state, request, text)
-            if fault is not None and fault.body is not None:
-                body["content"] = [{"type": "text", "text": fault.body}]
-            cached = state.cache.account(request.model_dump())
-            out_text = json.dumps(body["content"])
-            body["usage"] = {
-                "input_tokens": cached.input_tokens,
-                "output_tokens": estimate_tokens(out_text),
-                "cache_creation_input_tokens": cached.cache_creation_input_tokens,
-                "cache_read_input_tokens": cached.cache_read_input_tokens,
-            }
-            for field in _TOKEN_FIELDS:
-                state.tokens[field] += body["usage"][field]
-            state.by_status["200"] += 1
-            if fault is not None and fault.trickle_s is not None:
-                return trickled(json.dumps(body).encode(), fault.trickle_s)
-            return JSONResponse(body, headers=SIM_HEADER)
+            response = await reply(state, request, text, seen)
+            status, held = response.status_code, isinstance(response, streaming.HeldStream)
+            return response
         finally:
-            state.in_flight -= 1
+            state.by_status[str(status)] += 1
+            seen["status"] = status
+            if not held:  # a streamed reply leaves when its last event is out
+                state.leave(request.model)
+                # A trickled reply ends later than this: its headers are out, its body is not.
+                seen["finished_at"] = time.time()
 
     @app.get("/_simulator/stats")
     async def stats(http: Request) -> JSONResponse:
@@ -231,7 +188,11 @@ def create_simulator_app(config: SimulatorConfig) -> FastAPI:
 
     @app.get("/_simulator/requests")
     async def recent(http: Request) -> JSONResponse:
-        """The last requests' model and text (system and messages joined), oldest first."""
+        """The last requests' model, text (system and messages joined), start and end times
+        (time.time() here) and status, oldest first; a call still running has no end yet.
+        A streamed call (`stream` true) ends with its last event, and has the time its first
+        text piece was sent as `first_token_at`. A call that got as far as a reply has its
+        `usage` (input, output, cache creation and cache read tokens)."""
         if not authorised(http):
             return error(401)
         return JSONResponse(list(state.recent))
@@ -247,6 +208,17 @@ def create_simulator_app(config: SimulatorConfig) -> FastAPI:
         state.faults.replace(update.rules, update.fail_every, update.fail_status)
         return JSONResponse({"rules": len(update.rules)})
 
+    @app.put("/_simulator/limits")
+    async def limits(http: Request) -> JSONResponse:
+        if not authorised(http):
+            return error(401)
+        try:
+            update = LimitsUpdate.model_validate_json(await http.body())
+        except pydantic.ValidationError as exc:
+            return error(400, f"invalid limits: {exc.errors()[0]['msg']}")
+        state.limits.replace(update.limits)
+        return JSONResponse({"models": sorted(update.limits)})
+
     @app.post("/_simulator/reset")
     async def reset(http: Request) -> JSONResponse:
         if not authorised(http):
@@ -254,4 +226,5 @@ def create_simulator_app(config: SimulatorConfig) -> FastAPI:
         state.reset()
         return JSONResponse({"reset": True})
 
+    install_batches(app, state, authorised)
     return app

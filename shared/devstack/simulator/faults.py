@@ -20,7 +20,10 @@ ERROR_TYPES = {
 class FaultRule(BaseModel):
     """Calls whose text contains `match` get one effect: an error `status`; a message whose
     text is `body`; a 200 whose whole body is `raw_body` (sent as `content_type`), which is not
-    a message at all; or the normal reply trickled one byte every `trickle_s` seconds."""
+    a message at all; the normal reply trickled one byte every `trickle_s` seconds; or, for a
+    streamed call (`stream: true`; a plain call answers normally), the stream cut after
+    `cut_after_tokens` text pieces (no `message_stop`, the connection dropped) or ended after
+    `error_after_tokens` by an `overloaded_error` event, as the real API does mid-stream."""
 
     match: str = Field(min_length=1)
     status: int | None = Field(default=None, ge=400, le=599)
@@ -28,13 +31,25 @@ class FaultRule(BaseModel):
     raw_body: str | None = None
     content_type: str = Field(default="text/html; charset=utf-8", min_length=1)
     trickle_s: float | None = Field(default=None, gt=0, le=60)
+    cut_after_tokens: int | None = Field(default=None, ge=0)
+    error_after_tokens: int | None = Field(default=None, ge=0)
     times: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _one_effect(self) -> FaultRule:
-        effects = (self.status, self.body, self.raw_body, self.trickle_s)
+        effects = (
+            self.status,
+            self.body,
+            self.raw_body,
+            self.trickle_s,
+            self.cut_after_tokens,
+            self.error_after_tokens,
+        )
         if sum(effect is not None for effect in effects) != 1:
-            raise ValueError("give exactly one of status, body, raw_body or trickle_s")
+            raise ValueError(
+                "give exactly one of status, body, raw_body, trickle_s, cut_after_tokens "
+                "or error_after_tokens"
+            )
         return self
 
 
@@ -45,6 +60,8 @@ class Fault:
     raw_body: str | None = None
     content_type: str = "text/html; charset=utf-8"
     trickle_s: float | None = None
+    cut_after_tokens: int | None = None
+    error_after_tokens: int | None = None
 
 
 def error_body(status: int) -> dict[str, object]:
@@ -84,5 +101,7 @@ class FaultPlan:
                     raw_body=rule.raw_body,
                     content_type=rule.content_type,
                     trickle_s=rule.trickle_s,
+                    cut_after_tokens=rule.cut_after_tokens,
+                    error_after_tokens=rule.error_after_tokens,
                 )
         return None

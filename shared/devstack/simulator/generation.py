@@ -1,6 +1,16 @@
 """Deterministic, plausible model output derived from the prompt. Pure: no I/O.
 
 The same prompt always gives the same answer, so tests and demos are repeatable.
+
+Token counts: no tokenizer matching Claude's is available offline (the SDK counts tokens only
+over HTTP, `messages.count_tokens`), so `estimate_tokens` approximates a BPE tokenizer: a
+word of up to 7 letters is one token and longer words one more per 7 letters, a run of digits
+one token per 3 digits, every other visible character (punctuation, JSON's braces and
+quotes, each CJK character) one token; whitespace rides with the next token. On English prose
+this gives about 1.2 tokens per word (chars/4 gives about 1.4), where Claude's tokenizer is
+commonly quoted at 1.3, so expect an error of about 20% either way on prose; on JSON and code
+it is higher than chars/4, as real tokenizers count their punctuation separately too. It is
+not calibrated against a real tokenizer: use it for sizes and limits, not for billing.
 """
 
 from __future__ import annotations
@@ -30,8 +40,35 @@ def seed_of(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
+_PIECES = re.compile(r"[^\W\d_]+|\d+|[^\w\s]|_", re.UNICODE)
+_WORD_TOKEN_CHARS = 7
+_DIGIT_TOKEN_CHARS = 3
+_LATIN_END = 0x250  # Basic Latin to Latin Extended-B
+
+
+def _piece_tokens(piece: str) -> int:
+    if piece.isdigit():
+        return math.ceil(len(piece) / _DIGIT_TOKEN_CHARS)
+    if piece.isalpha() and all(ord(c) < _LATIN_END for c in piece):
+        return math.ceil(len(piece) / _WORD_TOKEN_CHARS)
+    if piece.isalpha():  # other scripts: BPE vocabularies hold few of their multi-char runs
+        return len(piece)
+    return 1
+
+
 def estimate_tokens(text: str) -> int:
-    return math.ceil(len(text) / 4) if text else 0
+    """About how many tokens Claude would count in `text` (see the module docstring)."""
+    return sum(_piece_tokens(p) for p in _PIECES.findall(text))
+
+
+def truncate_to_tokens(text: str, max_tokens: int) -> tuple[str, bool]:
+    """The longest prefix of `text` within `max_tokens`, and whether it was cut."""
+    total = 0
+    for match in _PIECES.finditer(text):
+        total += _piece_tokens(match.group())
+        if total > max_tokens:
+            return text[: match.start()].rstrip(), True
+    return text, False
 
 
 _DATA_TAGS = re.compile(r"<(task|context|description)>(.*?)</\1>", re.DOTALL)
@@ -53,18 +90,46 @@ def salient_words(text: str, limit: int = 8) -> list[str]:
     return list(seen)[:limit] or ["the", "task"]
 
 
-def generate_text(prompt_text: str) -> str:
+def generate_text(prompt_text: str, sentences: int = 4) -> str:
     seed = seed_of(prompt_text)
     words = salient_words(prompt_text)
     start = seed % len(words)
     pick = [words[(start + i) % len(words)] for i in range(6)]
-    sentences = [
+    lines = [
         f"Here is a draft that centres on {pick[0]} and {pick[1]}.",
         f"It opens by showing why {pick[2]} matters to the reader, then ties it to {pick[3]}.",
         f"The middle gives one concrete example of {pick[4]} in everyday use.",
         f"It closes with a clear next step that brings {pick[5]} back to the reader.",
     ]
-    return " ".join(sentences[: 3 + seed % 2 + 1])
+    return " ".join(lines[:sentences])
+
+
+_MORE = (
+    "Another angle looks at {a} through the eyes of someone meeting {b} for the first time.",
+    "A short example follows: a day in which {a} changes how {b} is used at home and at work.",
+    "The draft then weighs {a} against {b}, giving two reasons for each and one honest caveat.",
+    "It adds a line of evidence about {a}, with a number a reader could check, and links {b}.",
+)
+
+
+def generate_long_text(prompt_text: str, target_tokens: int) -> str:
+    """`generate_text`, extended with further seeded sentences to about `target_tokens`."""
+    text = generate_text(prompt_text)
+    words = salient_words(prompt_text)
+    seed = seed_of(prompt_text)
+    n = 0
+    while estimate_tokens(text) < target_tokens:
+        a, b = words[(seed + n) % len(words)], words[(seed + 3 * n + 1) % len(words)]
+        text += " " + _MORE[(seed + n) % len(_MORE)].format(a=a, b=b)
+        n += 1
+    return text
+
+
+def reply_length(prompt_text: str, tokens_max: int) -> int:
+    """A reply length from the prompt's seed, skewed short: most answers are brief, a few long
+    (P(length > x) = 1 - sqrt(x / tokens_max))."""
+    u = (seed_of("length:" + prompt_text) % 10_000) / 10_000
+    return max(20, int(tokens_max * u * u))
 
 
 def generate_analysis(prompt_text: str) -> str:
@@ -126,7 +191,9 @@ def generate_instance(
         return True
     if kind == "null":
         return None
-    text = generate_text(prompt_text)
+    # Two sentences per string: a typed reply of a few list items stays well inside a worker's
+    # default max_tokens, as a model answering in JSON is terse; only a long one is cut off.
+    text = generate_text(prompt_text, sentences=2)
     # Bounds the SDK moves into the description stay in the schema Chorus validates against.
     text = text[: schema.get("maxLength", len(text))]
     return text.ljust(schema.get("minLength", 0), ".")

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 import uvicorn
 
 from chorus.core.network import is_loopback
 from chorus.devstack.simulator.app import create_simulator_app
 from chorus.devstack.simulator.config import SimulatorConfig
+from chorus.devstack.simulator.streaming import StreamCut
+
+
+class _QuietCuts(logging.Filter):
+    """A stream cut on purpose (a fault rule) ends the response by raising, which uvicorn
+    logs as a crash; it is the simulated network failure, not one of the simulator's."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+            error = error.exceptions[0]
+        return not isinstance(error, StreamCut)
 
 
 def serve(host: str, port: int, config: SimulatorConfig) -> None:
@@ -15,6 +29,7 @@ def serve(host: str, port: int, config: SimulatorConfig) -> None:
             f"refusing to listen on {host} without an API key: set --api-key "
             "(or CHORUS_SIMULATOR_API_KEY) to serve beyond loopback"
         )
+    logging.getLogger("uvicorn.error").addFilter(_QuietCuts())
     server = uvicorn.Server(
         uvicorn.Config(
             create_simulator_app(config),

@@ -86,7 +86,7 @@ class Body(httpx.SyncByteStream, httpx.AsyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
         yield from self.chunks
         while time.monotonic() < self.until:
-            time.sleep(0.02)
+            time.sleep(0.02)  # a server's pace between keep-alives, which is what is tested
             yield KEEP_ALIVE
         self._end()
 
@@ -94,7 +94,7 @@ class Body(httpx.SyncByteStream, httpx.AsyncByteStream):
         for chunk in self.chunks:
             yield chunk
         while time.monotonic() < self.until:
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # as above: the stream's pace is the point
             yield KEEP_ALIVE
         self._end()
 
@@ -512,6 +512,18 @@ def test_events_arrive_in_order_from_chunks_and_stop_at_the_last_one(run: Run) -
     assert request.headers["accept"] == "text/event-stream"
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
     assert "last-event-id" not in request.headers
+
+
+def test_a_last_event_superseded_by_a_retry_is_followed_by_the_new_runs_events(run: Run) -> None:
+    retried: list[Raw] = [
+        ("4-0", "job_finished", {"job_id": JOB, "status": "partial", "superseded": True}),
+        ("5-0", "retried", {"job_id": JOB, "run": 2, "subtasks": [1]}),
+        ("6-0", "job_finished", {"job_id": JOB, "status": "succeeded"}),
+    ]
+    api = script(lambda: stream(Body([sse(retried)], keep_alive_s=STREAM_CAP_S)))
+    started = time.monotonic()
+    assert run(api, "events", JOB) == as_events(retried)
+    assert time.monotonic() - started < STREAM_CAP_S / 2  # the new last event ends it
 
 
 def test_events_resume_after_the_given_id_and_end_with_the_stream(run: Run) -> None:

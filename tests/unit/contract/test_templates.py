@@ -77,3 +77,20 @@ def test_submit_names_every_problem_of_every_template_at_once() -> None:
 def test_empty_or_oversized_templates_are_refused(bad: str) -> None:
     with pytest.raises(InvalidRequest, match=r"options\.prompts\.worker"):
         build_request({"task": "t", "options": {"prompts": {"worker": bad}}})
+
+
+# Found by mutation testing (docs/mutation.md): each test pins behaviour a mutant changed.
+
+
+@pytest.mark.parametrize("kind", ["orchestrator", "worker", "synthesis"])
+def test_every_template_is_refused_when_blank_or_oversized_and_says_which(kind: str) -> None:
+    with pytest.raises(InvalidRequest) as blank:
+        build_request({"task": "t", "options": {"prompts": {kind: "  "}}})
+    assert str(blank.value) == f"options.prompts.{kind}: a template must not be empty"
+    with pytest.raises(InvalidRequest, match=rf"options\.prompts\.{kind}"):
+        build_request({"task": "t", "options": {"prompts": {kind: "x" * 20_001}}})
+
+
+def test_several_unknown_names_are_listed_together() -> None:
+    with pytest.raises(InvalidRequest, match=r"\{a\}, \{b\} are not a variable of this template"):
+        build_request({"task": "t", "options": {"prompts": {"worker": "{a} {b}"}}})

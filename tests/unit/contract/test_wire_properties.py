@@ -319,9 +319,8 @@ def prompts_with(task: str, context_value: str, description: str) -> dict[str, s
     request = JobRequest(task=task, context={"note": context_value})
     subtask = Subtask(index=0, type="angle", description=description)
     return {
+        "shared": prompts.shared_text(task, {"note": context_value}),
         "planning": str(prompts.planning_messages(request)[0]["content"]),
-        "worker_system": prompts.worker_system(task, {"note": context_value})[0]["text"],
-        "synthesis_system": prompts.synthesis_system(task, {"note": context_value}),
         "worker_message": str(prompts.worker_messages(subtask)[0]["content"]),
     }
 

@@ -83,3 +83,45 @@ def test_every_final_status_has_a_series() -> None:
     for status in JobStatus:
         if status.is_final:
             assert f'chorus_jobs_finished_total{{status="{status.value}"}}' in text
+
+
+def test_spend_is_counted_by_model_and_tenant_in_tokens_and_dollars() -> None:
+    usage = Usage(input_tokens=100, output_tokens=20, cache_read_input_tokens=5, cost_usd=0.25)
+    assert metrics.token_increments("claude-x", usage, "alice") == {
+        "tokens:claude-x:input": 100,
+        "tokens:claude-x:output": 20,
+        "tokens:claude-x:cache_read_input": 5,
+        "tenant_tokens:alice:input": 100,
+        "tenant_tokens:alice:output": 20,
+        "tenant_tokens:alice:cache_read_input": 5,
+        "cost:claude-x:alice": 0.25,
+    }
+    # No tenant (the CLI, a Celery client): counted under "default"; nothing free is counted.
+    found = metrics.token_increments("m", Usage(output_tokens=3))
+    assert found == {"tokens:m:output": 3, "tenant_tokens:default:output": 3}
+
+
+def test_a_result_and_a_finished_job_count_under_the_jobs_tenant() -> None:
+    paid = result(0).model_copy(update={"model": "w", "usage": Usage(output_tokens=4, cost_usd=1)})
+    assert metrics.result_increments(paid, "bob")["cost:w:bob"] == 1
+    job = running(1)
+    job = job.model_copy(update={"request": job.request.model_copy(update={"tenant": "bob"})})
+    synthesis = records.Synthesis(text="s", usage=Usage(output_tokens=7, cost_usd=0.5))
+    final = records.finalized(job, {0: result(0)}, T0, synthesis)
+    increments = metrics.finalised_increments(job, final)
+    assert increments[f"cost:{final.orchestrator_model}:bob"] == 0.5
+    assert increments["tenant_tokens:bob:output"] == 7
+
+
+def test_cost_and_tenant_tokens_render_with_their_labels() -> None:
+    text = _render(
+        {
+            "cost:anthropic:claude-x:alice": "0.125",
+            "tenant_tokens:alice:output": "40",
+            "tenant_tokens:default:input": "9",
+        }
+    )
+    # A model name may hold ':'; tenants and kinds may not: the last ':' splits the field.
+    assert 'chorus_cost_usd_total{model="anthropic:claude-x",tenant="alice"} 0.125' in text
+    assert 'chorus_tenant_tokens_total{kind="output",tenant="alice"} 40.0' in text
+    assert 'chorus_tenant_tokens_total{kind="input",tenant="default"} 9.0' in text

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
+
+import pytest
 
 from chorus.contract.models import JobRecord, JobRequest, JobStatus
 from chorus.core import records
@@ -70,3 +73,28 @@ def test_a_cancelled_job_awaiting_results_is_finished_not_rerun() -> None:
     decision = _decide(cancelled, frozenset({0}))
     assert decision == Decision(Action.FINISH, (1,), records.CANCELLED_ERROR)
     assert cancelled.status is JobStatus.CANCELLED
+
+
+# Found by mutation testing (docs/mutation.md): each test pins behaviour a mutant changed.
+
+
+def test_a_decision_is_a_value_with_no_indices_or_reason_unless_given() -> None:
+    decision = _decide(_planning())
+    assert decision.indices == () and decision.reason is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decision.reason = "changed"  # type: ignore[misc]
+
+
+def test_the_deadline_has_passed_at_the_very_instant_it_falls() -> None:
+    exactly = _decide(_with_deadline(running(2), (LATER - T0).total_seconds()), frozenset({0}))
+    assert exactly.action is Action.FINISH and exactly.indices == (1,)
+
+
+def test_a_record_without_a_plan_is_planned_again_whatever_its_status() -> None:
+    planless = running(2).model_copy(update={"plan": None})
+    assert _decide(planless).action is Action.PLAN
+
+
+def test_each_action_is_logged_by_its_lowercase_name() -> None:
+    # The reconciler's warning names the action by its value.
+    assert [action.value for action in Action] == [action.name.lower() for action in Action]

@@ -2,13 +2,18 @@ import random
 from typing import Any
 
 from chorus.core.retry import (
+    PLANNING_CLAIM_BUSY_S,
     SYNTHESIS_CLAIM_BUSY_S,
+    VISIBILITY_MARGIN_S,
     RetrySettings,
     backoff_delay_s,
     gather_recheck_delay_s,
     gather_waited_s,
     internal_error_delay_s,
     next_retry_delay_s,
+    next_save_pause_s,
+    planning_claim_ttl_s,
+    store_unavailable_delay_s,
     straggler_wait_s,
     throttled_delay_s,
 )
@@ -45,6 +50,7 @@ def _settings(**overrides: Any) -> RetrySettings:
         "retry_base_s": 1,
         "retry_max_s": 4,
         "model_timeout_s": 10,
+        "stream_timeout_s": 10,
         "heartbeat_ttl_s": 6,
         "heartbeat_interval_s": 2,
     }
@@ -82,3 +88,37 @@ def test_the_straggler_wait_covers_every_timeout_backoff_and_a_hand_back() -> No
 
 def test_a_busy_synthesis_claim_is_looked_at_again_at_the_longest_recheck() -> None:
     assert SYNTHESIS_CLAIM_BUSY_S == gather_recheck_delay_s(100) == 15
+
+
+# Found by mutation testing (docs/mutation.md): each test pins behaviour a mutant changed.
+
+
+def test_full_jitter_starts_at_zero() -> None:
+    rng = random.Random(2)
+    delays = [backoff_delay_s(1, base_s=1, cap_s=10, rng=rng) for _ in range(200)]
+    assert min(delays) < 0.1
+
+
+def test_a_store_outage_sends_a_subtask_back_in_two_to_five_seconds_spread_out() -> None:
+    rng = random.Random(4)
+    delays = [store_unavailable_delay_s(rng) for _ in range(300)]
+    assert min(delays) >= 2.0 and max(delays) <= 5.0
+    assert min(delays) < 2.1 and max(delays) > 4.9  # spread over the whole window
+    assert 2.0 <= store_unavailable_delay_s() <= 5.0
+
+
+def test_save_pauses_double_up_to_ten_seconds() -> None:
+    pauses = [1.0]
+    for _ in range(5):
+        pauses.append(next_save_pause_s(pauses[-1]))
+    assert pauses == [1, 2, 4, 8, 10, 10]
+
+
+def test_the_planning_claim_outlasts_every_round_and_the_longest_retry_wait() -> None:
+    # 2 rounds x (10 s timeout + 3 s throttle) + 4 s longest backoff + 1 s slack
+    assert planning_claim_ttl_s(_settings(), rounds=2, throttle_s=3) == 26 + 4 + 1
+
+
+def test_the_fixed_waits_are_a_minute_of_margin_and_a_second_between_claim_looks() -> None:
+    assert VISIBILITY_MARGIN_S == 60.0
+    assert PLANNING_CLAIM_BUSY_S == 1.0

@@ -58,7 +58,7 @@ def test_an_orchestrator_template_is_the_instruction_and_repairs_append_the_reas
 
 def test_without_templates_the_built_in_prompts_are_used() -> None:
     request = build_request({"task": "t"})
-    assert prompts.for_planning(request).system == prompts.PLANNER_INSTRUCTIONS
+    assert prompts.for_planning(request).system == prompts.planning_system(request)
     for word in ("writer", "marketing", "copy"):
         for text in (
             prompts.PLANNER_INSTRUCTIONS,

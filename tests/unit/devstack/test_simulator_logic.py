@@ -71,14 +71,16 @@ def test_raw_body_and_trickle_rules_carry_their_effect() -> None:
 
 def test_marked_prefix_is_written_once_then_read() -> None:
     cache = PromptCache(min_tokens=10)
-    system = [{"type": "text", "text": "s" * 400, "cache_control": {"type": "ephemeral"}}]
+    system = [{"type": "text", "text": "shared " * 100, "cache_control": {"type": "ephemeral"}}]
     request = {"model": "m", "system": system, "messages": [{"role": "user", "content": "hi"}]}
-    first, second = cache.account(request), cache.account(request)
+    charge = cache.account(request)
+    cache.begin(charge)  # usable only once the writer's response has begun
+    first, second = charge.usage, cache.account(request).usage
     assert first.cache_creation_input_tokens == 100 and first.cache_read_input_tokens == 0
     assert second.cache_read_input_tokens == 100 and second.cache_creation_input_tokens == 0
     assert second.input_tokens == 1
     short = {"model": "m", "system": [{**system[0], "text": "tiny"}], "messages": []}
-    assert cache.account(short).cache_creation_input_tokens == 0
+    assert cache.account(short).usage.cache_creation_input_tokens == 0
 
 
 def test_generated_values_keep_the_bounds_of_a_users_schema() -> None:

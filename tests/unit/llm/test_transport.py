@@ -34,7 +34,7 @@ class Drip(httpx2.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         for i in range(len(self.body)):
-            time.sleep(self.every_s)
+            time.sleep(self.every_s)  # the slow body under test, not a wait for anything
             yield self.body[i : i + 1]
 
 

@@ -39,3 +39,12 @@ def test_each_subtask_runs_on_its_tiers_model() -> None:
     )
     models = [a.model for a in assignments(make_settings(), record)]
     assert models == ["claude-haiku-5-5", "claude-sonnet-5-5", "worker-model"]
+
+
+def test_assignments_carry_the_jobs_tenant_for_the_spend_counters() -> None:
+    record = planned_record(2)
+    record = record.model_copy(
+        update={"request": record.request.model_copy(update={"tenant": "bob"})}
+    )
+    assert [a.tenant for a in assignments(make_settings(), record)] == ["bob", "bob"]
+    assert [a.tenant for a in assignments(make_settings(), planned_record(1))] == [None]

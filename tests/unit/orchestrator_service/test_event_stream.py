@@ -33,9 +33,10 @@ class Source:
         self.is_over = over
 
     async def read(
-        self, job_id: str, after: str = "0", *, block_ms: int | None = 1000
+        self, job_id: str, after: str = "0", *, block_ms: int | None = 1000, deltas: bool = False
     ) -> list[JobEvent]:
         self.reads.append((after, block_ms))
+        self.deltas = deltas
         batch = self.batches.popleft() if self.batches else []
         if isinstance(batch, Exception):
             raise batch
@@ -61,15 +62,38 @@ async def _body(response: object, chunks: int = 100) -> list[str]:
 
 
 def test_a_waiting_job_hears_a_keepalive_at_once_then_blocks_until_its_last_event() -> None:
-    source = Source([], [], [event(1), event(2, EventKind.JOB_FINISHED)], [event(3)])
+    source = Source([], [], [event(1), event(2, EventKind.JOB_FINISHED)], [])
     streams = EventStreams(source, keepalive_s=5)
     body = asyncio.run(_body(streams.response(running(), None)))
     assert body[:2] == [": keep-alive\n\n"] * 2
     assert body[3].startswith("id: 2-0\nevent: job_finished\n") and len(body) == 4
-    # Never a poll: the first read answers at once, the others wait on Redis.
-    assert source.reads == [("0", None), ("0", 5000), ("0", 5000)]
+    assert "superseded" not in body[3]
+    # Never a poll: the first read answers at once, the others wait on Redis; at the last
+    # event, one read that does not wait looks for a retry after it, then the end.
+    assert source.reads == [("0", None), ("0", 5000), ("0", 5000), ("2-0", None)]
     assert source.checks == 0  # the last event ends the stream; no record is read
     assert streams.open == 0
+    assert source.deltas  # the workers' text is asked for unless the caller declines it
+
+
+def test_a_job_retried_after_its_last_event_is_followed_to_its_new_last_event() -> None:
+    retried = [event(3, EventKind.RETRIED)]
+    finished = [event(4), event(5, EventKind.JOB_FINISHED)]
+    # The peek after the first last event finds `retried`, which is then read for real.
+    source = Source([event(2, EventKind.JOB_FINISHED)], retried, retried, [], finished, [])
+    body = asyncio.run(_body(EventStreams(source, keepalive_s=5).response(running(), None)))
+    assert [line.split("\n")[1] for line in body if line.startswith("id:")] == [
+        "event: job_finished", "event: retried", "event: subtask_finished", "event: job_finished"
+    ]  # fmt: skip
+    assert '"superseded": true' in body[0] and "superseded" not in body[-1]
+    assert source.reads[-1] == ("5-0", None)
+
+
+def test_without_deltas_the_stream_asks_for_none() -> None:
+    source = Source([event(2, EventKind.JOB_FINISHED)], [])
+    final = running().model_copy(update={"status": JobStatus.SUCCEEDED})
+    asyncio.run(_body(EventStreams(source).response(final, None, deltas=False)))
+    assert source.deltas is False
 
 
 def test_a_final_job_replays_its_events_after_last_event_id_and_ends_without_waiting() -> None:

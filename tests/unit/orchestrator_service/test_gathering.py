@@ -88,7 +88,11 @@ def test_all_results_in_finalise_the_job_in_plan_order(
     assert final.finished_at == T0 + timedelta(seconds=7) == final.updated_at
     assert final.synthesis is None and final.synthesis_error is None
     assert rig.events.kinds() == [EventKind.JOB_FINISHED]
-    assert rig.events.emitted[0].data == {"status": status.value}
+    data = rig.events.emitted[0].data
+    assert data["status"] == status.value
+    assert (data["tokens"], data["cost_usd"]) == (final.usage.total_tokens, final.usage.cost_usd)
+    assert data["subtasks_total"] == final.subtasks_total
+    assert data["subtasks_failed"] == final.subtasks_failed
     assert rig.model.calls == 0 and rig.store.claim_calls == []
 
 
@@ -172,7 +176,7 @@ def test_the_wait_ends_when_the_rechecks_reach_the_straggler_wait(
     retries: int, finalised: bool
 ) -> None:
     # 1*3 + 4*2 + 2 + 2*1 = 15 s, exactly what four rechecks wait (1+2+4+8).
-    rig = make_rig(model_timeout_s=1)
+    rig = make_rig(model_timeout_s=1, stream_timeout_s=1)
     assert retry.straggler_wait_s(rig.settings) == 15 == retry.gather_waited_s(4)
     arrange(rig, planned_record(2), result(0))
     if finalised:

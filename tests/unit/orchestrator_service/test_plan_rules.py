@@ -68,3 +68,42 @@ def test_the_tiered_schema_offers_only_the_jobs_tiers() -> None:
     item = schema["$defs"]["TieredSubtaskDraft"]["properties"]["tier"]
     assert item["enum"] == ["fast", "strong"] and "cheapest" in item["description"]
     assert plan_format(None) is PlanDraft and plan_format(TIERS) is plan_format(dict(TIERS))
+
+
+# Found by mutation testing (docs/mutation.md): each test pins behaviour a mutant changed.
+# The messages go back to the planner in its repair round, so their exact text is behaviour.
+
+
+@pytest.mark.parametrize(
+    ("plan", "limit", "message"),
+    [
+        (draft(), 5, "the plan has no subtasks; at least 1 is required"),
+        (draft(("a", "x"), ("b", "y")), 1, "the plan has 2 subtasks; at most 1 are allowed"),
+        (
+            draft((" ", "x"), ("a" * 81, "  "), ("b", "x" * 2_001), ("B", "x")),
+            5,
+            "invalid plan: subtask 0 has an empty type; subtask 1 type is over 80 characters; "
+            "subtask 1 has an empty description; subtask 2 description is over 2000 characters; "
+            "subtask 3 repeats the type 'B' of subtask 2",
+        ),
+    ],
+)
+def test_a_rejected_plan_says_exactly_what_is_wrong(
+    plan: PlanDraft, limit: int, message: str
+) -> None:
+    with pytest.raises(PlanError) as caught:
+        validate_plan(plan, limit)
+    assert str(caught.value) == message
+
+
+def test_a_plan_exactly_at_every_limit_is_accepted_with_inner_whitespace_collapsed() -> None:
+    plan = validate_plan(draft(("a" * 80, "x" * 2_000), ("two \n  words", "y")), 2)
+    assert [s.type for s in plan.subtasks] == ["a" * 80, "two words"]
+
+
+def test_a_wrong_tier_message_lists_the_jobs_tiers() -> None:
+    draft = PlanDraft(analysis="a", subtasks=[SubtaskDraft(type="x", description="d")])
+    with pytest.raises(PlanError) as caught:
+        validate_plan(draft, 5, TIERS)
+    expected = "invalid plan: subtask 0 has tier None; it must be one of fast, strong"
+    assert str(caught.value) == expected

@@ -154,7 +154,7 @@ def test_dispatch_is_called_exactly_once_with_the_stored_running_record(rig: Rig
     assert sent.planning_usage == PLAN_USAGE == sent.usage
     assert rig.store.control(JOB).spent_tokens == PLAN_USAGE.total_tokens
     assert rig.events.kinds() == [EventKind.PLANNED]
-    assert rig.events.emitted[0].data == {"subtasks": 2}
+    assert rig.events.emitted[0].data == {"subtasks": 2, "types": ["angle-0", "angle-1"]}
 
 
 def test_a_redelivery_for_a_running_job_calls_no_model_and_dispatches_again(rig: Rig) -> None:
@@ -200,6 +200,30 @@ def test_a_job_cancelled_while_its_plan_was_asked_for_is_not_planned_or_dispatch
     record = rig.store.record(JOB)
     assert record.status is JobStatus.CANCELLED and record.plan is None
     assert dispatch.calls == [] and rig.events.kinds() == [EventKind.CANCELLED]
+    # The planning call was paid for: on the record and the job's spend, once.
+    assert record.planning_usage == PLAN_USAGE == record.usage
+    assert rig.store.control(JOB).spent_tokens == PLAN_USAGE.total_tokens
+
+
+def test_a_plan_rejected_after_the_job_was_cancelled_still_keeps_both_calls_spend(
+    rig: Rig,
+) -> None:
+    calls = 0
+
+    def cancel_before_the_repair(method: str) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            rig.store.cancel(JOB)
+
+    rig.model.before_call = cancel_before_the_repair
+    rig.model.plans.extend([plan_reply(usage=FIRST), plan_reply("x", "X", usage=SECOND)])
+    outcome = run(rig, payload())
+    assert outcome == {"job_id": JOB, "status": "cancelled"}
+    record = rig.store.record(JOB)
+    assert record.status is JobStatus.CANCELLED
+    assert record.planning_usage == FIRST + SECOND == record.usage
+    assert rig.store.control(JOB).spent_tokens == (FIRST + SECOND).total_tokens
 
 
 # -- model failures -----------------------------------------------------------------------
@@ -258,7 +282,8 @@ def test_a_retryable_error_on_the_last_attempt_fails_the_job_naming_the_attempts
     assert record.usage == Usage() and record.finished_at is not None
     assert not rig.store.retries and dispatch.calls == []
     assert rig.events.kinds() == [EventKind.JOB_FINISHED]
-    assert rig.events.emitted[0].data == {"status": "failed"}
+    assert rig.events.emitted[0].data["status"] == "failed"
+    assert rig.events.emitted[0].data["tokens"] == 0
 
 
 def test_a_permanent_model_error_fails_the_job_at_once(rig: Rig) -> None:
@@ -339,6 +364,17 @@ def test_usage_carried_by_a_plan_error_from_the_model_is_kept(rig: Rig) -> None:
     rig.model.plans.extend([PlanError("cut off at max_tokens", usage=FIRST), plan_reply("a")])
     run(rig, payload())
     assert rig.store.record(JOB).planning_usage == FIRST + PLAN_USAGE
+
+
+def test_a_plan_cut_off_at_max_tokens_fails_at_once_without_a_useless_repair(rig: Rig) -> None:
+    cut = PlanError("the model's plan was cut off at max_tokens (30)", FIRST, repairable=False)
+    rig.model.plans.extend([cut, plan_reply("a")])
+    outcome = run(rig, payload())
+    assert outcome == {"job_id": JOB, "status": "failed"}
+    record = rig.store.record(JOB)
+    assert record.error == "planning failed: the model's plan was cut off at max_tokens (30)"
+    assert len(rig.model.plan_calls) == 1  # the same max_tokens would cut a repair off too
+    assert record.planning_usage == FIRST == record.usage  # the cut-off call stays billed
 
 
 def test_a_model_error_in_the_repair_round_keeps_the_first_rounds_usage(rig: Rig) -> None:

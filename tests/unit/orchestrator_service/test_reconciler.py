@@ -62,6 +62,9 @@ class Sent:
     def fail(self, job_id: str, reason: str) -> None:
         self.log.append(("fail", reason))
 
+    def expire_review(self, job_id: str, reason: str) -> None:
+        self.log.append(("expire_review", reason))
+
 
 def rig(owned: set[str]) -> tuple[Reconciler, States, Sent, Clock]:
     states, sent, clock = States(), Sent(), Clock()

@@ -15,6 +15,7 @@ from tests.support.factories import T0
 from tests.support.standins import (
     SYNTHESIS_USAGE,
     WORKER_USAGE,
+    CutStream,
     Rig,
     make_rig,
     permanent,
@@ -168,3 +169,26 @@ def test_the_record_keeps_the_synthesis_data() -> None:
         record, {0: res(0)}, T0, Synthesis(text='{"summary": "s"}', usage=Usage(), data=data)
     )
     assert final.synthesis_data == data and final.synthesis == '{"summary": "s"}'
+
+
+def test_the_synthesis_text_is_published_as_deltas_of_no_subtask(rig: Rig) -> None:
+    record = planned_record(options=SYNTH)
+    rig.model.syntheses.append(worker_reply("a combined answer in several pieces"))
+    outcome = synthesize(rig.deps, record, {0: res(0)}, attempt=2)
+    assert outcome.text == rig.events.delta_text(record.job_id, None)
+    assert {attempt for attempt, _ in rig.events.deltas[(record.job_id, None)]} == {2}
+
+
+def test_a_synthesis_stream_cut_midway_drops_its_text_and_asks_for_a_retry(rig: Rig) -> None:
+    record = planned_record(options=SYNTH)
+    rig.model.syntheses.append(CutStream("a combined ans", transient("stream cut")))
+    with pytest.raises(RetryLater):
+        synthesize(rig.deps, record, {0: res(0)}, attempt=1)
+    assert rig.events.dropped[-1] == (record.job_id, None)
+    assert rig.events.delta_text(record.job_id, None) == ""
+
+
+def test_no_synthesis_deltas_when_streaming_deltas_is_off() -> None:
+    rig = make_rig(stream_deltas=False)
+    outcome = synthesize(rig.deps, planned_record(options=SYNTH), {0: res(0)}, attempt=1)
+    assert outcome.text and rig.events.delta_writes == 0

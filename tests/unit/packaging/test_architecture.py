@@ -33,7 +33,9 @@ ALLOWED: dict[str, set[str]] = {
         "orchestrator_service",
         "devstack",
     },
-    "chorus": {"client", "contract", "errors", "settings"},
+    "chorus": {"client", "contract", "errors", "settings", "webhooks"},
+    # `chorus.webhooks`: a receiver's signature check, the standard library and errors only.
+    "webhooks": {"errors"},
 }
 # The composition root of a Celery process wires the services into the app; the notebook-style
 # API starts an embedded local stack when nothing is configured (#12), from this module only.

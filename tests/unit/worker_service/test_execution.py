@@ -111,7 +111,13 @@ def test_a_success_is_stored_with_attempts_model_usage_node_and_times(rig: Rig) 
     assert rig.store.control(JOB).spent_tokens == WORKER_USAGE.total_tokens
     assert rig.model.subtask_calls == [SubtaskAssignment.model_validate(message())]
     assert rig.events.kinds() == [EventKind.SUBTASK_STARTED, EventKind.SUBTASK_FINISHED]
-    assert rig.events.emitted[1].data == {"index": 0, "type": "t0", "status": "succeeded"}
+    finished = rig.events.emitted[1].data
+    assert {k: finished[k] for k in ("index", "type", "status")} == {
+        "index": 0,
+        "type": "t0",
+        "status": "succeeded",
+    }
+    assert finished["tokens"] == WORKER_USAGE.total_tokens and finished["attempts"] == 1
     assert not rig.store.retries
 
 
@@ -307,7 +313,8 @@ def test_a_retryable_error_on_the_last_attempt_stores_a_failed_result(rig: Rig) 
     assert result.started_at == first and result.usage == Usage() and result.worker == NODE
     assert rig.store.results(JOB) == {0: result}
     assert not rig.store.retries
-    assert rig.events.emitted[-1].data == {"index": 0, "type": "t0", "status": "failed"}
+    last = rig.events.emitted[-1].data
+    assert (last["index"], last["type"], last["status"], last["attempts"]) == (0, "t0", "failed", 3)
 
 
 def test_a_permanent_error_stores_a_failed_result_at_once(rig: Rig) -> None:
@@ -403,6 +410,18 @@ def test_a_reply_off_the_schema_gets_one_repair_round_that_sees_why(rig: Rig) ->
     assert result.usage == WORKER_USAGE + WORKER_USAGE  # both calls are on the record
 
 
+def test_a_typed_reply_cut_off_at_max_tokens_fails_naming_the_cause_without_a_repair(
+    rig: Rig,
+) -> None:
+    rig.model.subtasks.extend([worker_reply('{"findings": [', truncated=True), worker_reply("{}")])
+    result = ok(run(rig, typed()))
+    assert result.status is SubtaskStatus.FAILED and result.output == '{"findings": ['
+    assert result.error is not None
+    assert result.error.startswith("output_schema: the reply was cut off at max_tokens")
+    assert "raise worker_max_tokens" in result.error
+    assert len(rig.model.subtask_calls) == 1 and result.usage == WORKER_USAGE
+
+
 def test_still_off_the_schema_after_the_repair_fails_the_subtask_keeping_the_output(
     rig: Rig,
 ) -> None:
@@ -415,3 +434,8 @@ def test_still_off_the_schema_after_the_repair_fails_the_subtask_keeping_the_out
     assert result.error.startswith("output_schema: the reply does not match: at /findings/0/line")
     assert result.error.endswith("(after 1 repair round)")
     assert len(rig.model.subtask_calls) == 2 and result.usage == WORKER_USAGE + WORKER_USAGE
+
+
+def test_a_result_is_saved_under_the_jobs_tenant_for_the_fleets_counters(rig: Rig) -> None:
+    ok(run(rig, {**message(), "tenant": "alice"}))
+    assert rig.store.saved_for_tenants == ["alice"]
