@@ -1,5 +1,6 @@
-"""A streamed model call (worker and synthesis replies): the SDK's `messages.stream`, each text
-delta handed to the caller as it arrives, the final message built by the SDK.
+"""A streamed model call (worker and synthesis replies): the SDK makes the request
+(`stream=True`), `chorus.llm.sse` reads its events, each text delta is handed to the caller as
+it arrives and the final message is built once.
 
 Two timeouts apply separately: httpx's read timeout bounds the gap between two chunks
 (`model_idle_timeout_s`) and `ModelHttpClient`'s deadline the whole call (`stream_timeout_s`).
@@ -14,10 +15,12 @@ from typing import Any
 
 import anthropic
 import httpx2
+import pydantic
 from anthropic.types import Message
 
 from chorus.errors import ModelCallError
 from chorus.llm.errors import classify_model_error
+from chorus.llm.sse import EventReader, MessageBuilder, StreamErrorEvent, StreamFormatError
 from chorus.llm.transport import DeadlinePassed
 
 # Error events a stream can end with that are worth another try (the rest are the request's).
@@ -37,19 +40,26 @@ def stream_message(
     """The complete message of one streamed call; `on_text` sees each text delta in order.
     Raises ModelCallError."""
     try:
-        with client.messages.stream(**create) as stream:
-            stopped = False
-            for event in stream:
-                if event.type == "content_block_delta" and event.delta.type == "text_delta":
-                    if on_text is not None:
-                        on_text(event.delta.text)
-                elif event.type == "message_stop":
-                    stopped = True
-            if not stopped:
+        with client.messages.with_streaming_response.create(stream=True, **create) as response:
+            reader, builder = EventReader(), MessageBuilder()
+            # Read to the end, past message_stop: a body left unread closes the connection.
+            for chunk in response.iter_bytes():
+                for name, data in reader.feed(chunk):
+                    text = builder.apply(name, data)
+                    if text is not None and on_text is not None:
+                        on_text(text)
+            if not builder.stopped:
                 raise ModelCallError(
                     "the model's stream ended before its message was complete", retryable=True
                 )
-            return stream.get_final_message()
+            return builder.message()
+    except StreamErrorEvent as exc:
+        raise stream_error(exc.body) from exc
+    except (StreamFormatError, pydantic.ValidationError) as exc:
+        raise ModelCallError(
+            f"invalid_response: a stream that is not a Messages reply ({_brief(exc)})",
+            retryable=True,
+        ) from exc
     except DeadlinePassed as exc:
         raise ModelCallError(
             f"timeout: no complete reply within {total_s:g}s", retryable=True
@@ -62,17 +72,12 @@ def stream_message(
         raise ModelCallError(
             "the model's stream was cut before its message was complete", retryable=True
         ) from exc
-    except anthropic.APIStatusError as exc:
-        if exc.status_code < 400:  # an `error` event inside a 200 stream
-            raise stream_error(exc) from exc
-        raise classify_model_error(exc, timeout_s=idle_s) from exc
     except anthropic.AnthropicError as exc:
         raise classify_model_error(exc, timeout_s=idle_s) from exc
 
 
-def stream_error(exc: anthropic.APIStatusError) -> ModelCallError:
+def stream_error(body: dict[str, Any]) -> ModelCallError:
     """An `error` event mid-stream, by its type: overload and server errors are retried."""
-    body = exc.body if isinstance(exc.body, dict) else {}
     found = body.get("error")
     detail: dict[str, Any] = found if isinstance(found, dict) else {}
     kind = str(detail.get("type") or "api_error")
@@ -81,3 +86,10 @@ def stream_error(exc: anthropic.APIStatusError) -> ModelCallError:
         f"the model's stream ended with {kind}: {message}".rstrip(": "),
         retryable=kind in RETRYABLE_STREAM_ERRORS,
     )
+
+
+def _brief(exc: Exception) -> str:
+    if isinstance(exc, pydantic.ValidationError):
+        first = exc.errors(include_url=False, include_input=False)[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return str(exc)[:120]
