@@ -35,6 +35,11 @@ def subtask_signature(app: Celery, assignment: SubtaskAssignment) -> Signature:
         names.RUN_SUBTASK_TASK,
         kwargs=assignment.model_dump(mode="json"),
         queue=names.SUBTASKS_QUEUE,
+        # The gather reads each result from the job's results hash and the chord counts
+        # without the stored receipt: not storing it saves a SETEX and a PUBLISH in the worker
+        # and a SUBSCRIBE and UNSUBSCRIBE in the sender, per subtask. Flower still shows the
+        # receipt (from the task-succeeded event); a bare `send_task` still gets it.
+        ignore_result=True,
         argsrepr="",
         kwargsrepr=flower_label(
             job=assignment.job_id, subtask=assignment.subtask.index, type=assignment.subtask.type
