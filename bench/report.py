@@ -12,6 +12,7 @@ from bench import (
     notebook,
     realistic,
     report_caching,
+    report_capacity,
     startup,
     streaming,
     templates,
@@ -33,6 +34,7 @@ class Target:
 def targets(r: dict[str, Any]) -> list[Target]:
     rows = startup.targets(r) + templates.targets(r) + notebook.targets(r) + console.targets(r)
     rows += streaming.targets(r) + report_caching.targets(r) + report_peers.targets(r)
+    rows += report_capacity.targets(r)
     found = [Target(*row) for row in rows]
     if "latency" in r:
         lat = r["latency"]
@@ -173,4 +175,5 @@ def markdown(r: dict[str, Any], verdicts: list[Target]) -> str:
         )
     out += realistic.markdown(r) + report_caching.markdown(r)
     out += celery_settings.markdown(r) + load_sections(r) + report_peers.markdown(r)
+    out += report_capacity.markdown(r)
     return "\n".join(out)

@@ -1,6 +1,7 @@
 """`make bench`: the whole suite in one run, against the simulator and one private Redis.
 
-    python -m bench.run [--suite all|core|pools|startup|caching|peers] [--runs 7] [--jobs 100]
+    python -m bench.run [--suite all|core|pools|startup|caching|peers|capacity] [--runs 7]
+        [--jobs 100]
 
 startup (also in all and core): `chorus --help`, `chorus status`, `import chorus` beside
 `python -c pass`, what prompt templates and typed outputs cost per subtask, and the
@@ -13,7 +14,9 @@ sequential loop, in-process asyncio, a bare Celery chord and Chorus; then what c
 shared block saves and costs in time, and what batch mode saves (caching: these alone).
 pools: Chorus's worker pools at 200 calls in flight, and Chorus throughput with 1, 2 and 4
 worker processes. peers (also in all): Chorus beside arq and dramatiq, 100 jobs at 0 ms and
-200 jobs at 5 s per call (bench/peers). Writes
+200 jobs at 5 s per call (bench/peers). capacity (also in all, last): Redis commands, bytes
+and CPU per job and per subtask, jobs/s one Redis carries and memory per 1,000 finished jobs
+(bench/capacity.py, docs/scaling.md). Writes
 bench/results/latest.{json,md,png} and prints the tables with PASS/FAIL targets.
 """
 
@@ -33,6 +36,7 @@ from typing import Any
 from bench import (
     batching,
     caching,
+    capacity,
     celery_settings,
     console,
     inflight,
@@ -86,7 +90,9 @@ def _progress(started: float, what: str) -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--suite", choices=["all", "core", "pools", "startup", "caching", "peers"], default="all"
+        "--suite",
+        choices=["all", "core", "pools", "startup", "caching", "peers", "capacity"],
+        default="all",
     )
     parser.add_argument("--peer-load-jobs", type=int, default=200, help="peers at 5 s per call")
     parser.add_argument("--runs", type=int, default=7, help="single-job runs per system")
@@ -155,6 +161,7 @@ def main() -> None:
     latencies = [0.0, inflight.LATENCY_MS] if core or pools else []
     latencies += [batching.LATENCY_MS] if args.suite == "caching" else []
     latencies += [peer_suite.FAST_MS] if args.suite == "peers" else []
+    latencies += [capacity.LATENCY_MS] if args.suite == "capacity" else []
     latencies += [latency.LATENCY_MS] if core else []
     results: dict[str, Any] = {"suite": args.suite}
     with Infra(latencies) as infra:
@@ -196,6 +203,9 @@ def main() -> None:
                 subtasks=args.subtasks,
                 repeats=args.repeats,
             )
+        if args.suite in ("all", "capacity"):
+            _progress(started, "capacity: Redis commands, bytes and CPU per job and subtask ...")
+            results |= capacity.run(infra, jobs=args.jobs, repeats=args.repeats)
     results["wall_s"] = round(time.perf_counter() - started, 1)
     results["machine"] = machine(load_start)
     verdicts = report.targets(results)
