@@ -38,6 +38,10 @@ def serve(host: str, port: int, config: SimulatorConfig) -> None:
             log_level="warning",
             access_log=False,
             backlog=2048,
+            # uvicorn closes an idle keep-alive connection after 5 s, exactly when httpx's
+            # pool (keepalive_expiry 5 s) may pick it for the next call: under load that race
+            # failed one call in ten. The real API keeps idle connections far longer.
+            timeout_keep_alive=75,
         )
     )
     original_startup = server.startup
