@@ -77,3 +77,19 @@ def test_log_lines_are_json_with_the_running_tasks_job_and_subtask() -> None:
 def test_a_heartbeat_ttl_shorter_than_two_beats_is_refused() -> None:
     with pytest.raises(pydantic.ValidationError, match="at least twice"):
         Settings(heartbeat_interval_s=3, heartbeat_ttl_s=4)
+
+
+@pytest.mark.parametrize(("level", "received_shown"), [("INFO", False), ("DEBUG", True)])
+def test_celerys_received_line_is_kept_for_debug_only(level: str, received_shown: bool) -> None:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        logs.configure_logging("worker", "json", level)
+        received = logging.getLogger(logs.RECEIVED_LOGGER)
+        assert received.isEnabledFor(logging.INFO) is received_shown
+        # The lines that say how a task ended stay at INFO.
+        assert logging.getLogger("celery.app.trace").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        logging.getLogger(logs.RECEIVED_LOGGER).setLevel(logging.NOTSET)
