@@ -26,7 +26,7 @@ from chorus.core.ports import PlanReply, WorkerReply
 from chorus.core.pricing import ModelPrice, priced
 from chorus.errors import ModelCallError, PlanError
 from chorus.llm import batches
-from chorus.llm.errors import classify_model_error
+from chorus.llm.errors import brief, classify_model_error
 from chorus.llm.streaming import TextSink, stream_message
 from chorus.llm.transport import ModelHttpClient
 from chorus.settings import Settings
@@ -129,7 +129,7 @@ class ModelClient:
             draft = plan_format(request.options.tiers).model_validate_json(text)
         except pydantic.ValidationError as exc:
             raise PlanError(
-                f"the model's plan did not match the plan schema ({_brief(exc)})", usage=usage
+                f"the model's plan did not match the plan schema ({brief(exc)})", usage=usage
             ) from exc
         return PlanReply(draft=draft, usage=usage)
 
@@ -255,12 +255,6 @@ class ModelClient:
 
 def _message(message: Message | dict[str, Any]) -> Message:
     return message if isinstance(message, Message) else Message.model_validate(message)
-
-
-def _brief(exc: pydantic.ValidationError) -> str:
-    first = exc.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(p) for p in first["loc"]) or "plan"
-    return f"{exc.error_count()} error(s); first at {where}: {first['msg']}"
 
 
 def _system(prompt: prompts.Prompt) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import anthropic
 import httpx2
+import pydantic
 
 from chorus.errors import ModelCallError
 
@@ -46,6 +47,13 @@ def classify_model_error(exc: Exception, *, timeout_s: float | None = None) -> M
             retry_after_s=_retry_after(exc) if retryable else None,
         )
     return ModelCallError(f"model call failed: {type(exc).__name__}", retryable=False)
+
+
+def brief(exc: pydantic.ValidationError, whole: str = "plan") -> str:
+    """A validation error in one line: how many, and the first one's place and message."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(p) for p in first["loc"]) or whole
+    return f"{exc.error_count()} error(s); first at {where}: {first['msg']}"
 
 
 def invalid_response(response: httpx2.Response) -> ModelCallError:

@@ -19,7 +19,7 @@ import pydantic
 from anthropic.types import Message
 
 from chorus.errors import ModelCallError
-from chorus.llm.errors import classify_model_error
+from chorus.llm.errors import brief, classify_model_error
 from chorus.llm.sse import EventReader, MessageBuilder, StreamErrorEvent, StreamFormatError
 from chorus.llm.transport import DeadlinePassed
 
@@ -55,9 +55,13 @@ def stream_message(
             return builder.message()
     except StreamErrorEvent as exc:
         raise stream_error(exc.body) from exc
-    except (StreamFormatError, pydantic.ValidationError) as exc:
+    except StreamFormatError as exc:
         raise ModelCallError(
-            f"invalid_response: a stream that is not a Messages reply ({_brief(exc)})",
+            f"invalid_response: a stream that is not a Messages reply ({exc})", retryable=True
+        ) from exc
+    except pydantic.ValidationError as exc:
+        raise ModelCallError(
+            f"invalid_response: a streamed message that is not valid ({brief(exc, 'message')})",
             retryable=True,
         ) from exc
     except DeadlinePassed as exc:
@@ -86,10 +90,3 @@ def stream_error(body: dict[str, Any]) -> ModelCallError:
         f"the model's stream ended with {kind}: {message}".rstrip(": "),
         retryable=kind in RETRYABLE_STREAM_ERRORS,
     )
-
-
-def _brief(exc: Exception) -> str:
-    if isinstance(exc, pydantic.ValidationError):
-        first = exc.errors(include_url=False, include_input=False)[0]
-        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
-    return str(exc)[:120]

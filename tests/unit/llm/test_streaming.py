@@ -153,3 +153,22 @@ def test_a_streamed_call_answered_with_html_is_an_invalid_response(server: str) 
     finally:
         Script.content_type = "text/event-stream"
     assert caught.value.retryable and caught.value.message.startswith("invalid_response: 200")
+
+
+def test_a_stream_that_is_not_a_messages_reply_is_a_retryable_invalid_response(
+    server: str,
+) -> None:
+    Script.steps = [(0, b"event: message_start\ndata: {not json\n\n")]
+    with pytest.raises(ModelCallError) as caught:
+        client(server, whole_s=10, gap_s=2).run_subtask(ASSIGNMENT)
+    assert caught.value.retryable and caught.value.message.startswith("invalid_response")
+
+
+def test_a_streamed_message_the_sdk_model_refuses_is_a_retryable_invalid_response(
+    server: str,
+) -> None:
+    broken = START.replace(b'"role": "assistant"', b'"role": null')
+    Script.steps = [(0, broken + BLOCK + piece("x") + END)]
+    with pytest.raises(ModelCallError) as caught:
+        client(server, whole_s=10, gap_s=2).run_subtask(ASSIGNMENT)
+    assert caught.value.retryable and "first at role" in caught.value.message
