@@ -96,7 +96,13 @@ def targets(r: dict[str, Any]) -> list[Target]:
             )
         )
         rss = threads["worker_peak_rss"]["total_mb"]
-        found.append(Target("worker peak RSS ≤ 250 MB (threads, 200)", f"{rss:.0f} MB", rss <= 250))
+        found.append(
+            Target(
+                f"worker peak RSS ≤ 250 MB (threads pool, {calls} calls)",
+                f"{rss:.0f} MB",
+                rss <= 250,
+            )
+        )
     return found
 
 
