@@ -25,6 +25,8 @@ RESULT_LOG_CHARS: Final = 160
 REDIS_SOCKET_TIMEOUT_S: Final = 30.0
 REDIS_CONNECT_TIMEOUT_S: Final = 5.0
 REDIS_HEALTH_CHECK_S: Final = 15
+# A worker's task events go out in batches at most this often (`chorus.runtime.consumer`).
+EVENT_FLUSH_S: Final = 0.05
 DEFAULT_REDIS_RETRY_S: Final = 60.0
 # Someone waits on the answer (an HTTP request, a CLI command): Redis away is an error this soon.
 FAIL_FAST_REDIS_S: Final = 1.5

@@ -136,6 +136,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # that where nobody watches (Flower can still switch worker events on at runtime).
         "worker_send_task_events": settings.task_events,
         "task_send_sent_event": settings.task_events,
+        # Celery's consumer, sending task events in batches (chorus.runtime.consumer).
+        "worker_consumer": "chorus.runtime.consumer:ChorusConsumer",
         # A task is acknowledged after it finishes: a worker that dies mid-call hands it back.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,

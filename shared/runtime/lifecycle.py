@@ -67,18 +67,24 @@ class ProcessLifecycle:
 
     def name_process(self, sender: Any = None, **_: Any) -> None:
         logs.set_node(str(sender))
+        # Before the consumer starts: every delivery from the first one on is in the ledger.
+        self._keep_ledger(str(sender))
+
+    def _keep_ledger(self, node: str) -> DeliveryLedger:
+        if self.ledger is None:
+            self.ledger = DeliveryLedger(
+                redis_client(self.settings), node, heartbeat_ttl_s=self.settings.heartbeat_ttl_s
+            )
+            broker_compat.keep_ledger(self.ledger.key)
+        return self.ledger
 
     def start(self, sender: Any = None, **_: Any) -> None:
         # Say plainly, once per process, whether outputs come from a real model or the simulator.
         log.info("model endpoint: %s", self.settings.describe_model_endpoint())
-        self.ledger = DeliveryLedger(
-            redis_client(self.settings),
-            str(getattr(sender, "hostname", "chorus")),
-            heartbeat_ttl_s=self.settings.heartbeat_ttl_s,
-        )
-        self.ledger.beat()
+        ledger = self._keep_ledger(str(getattr(sender, "hostname", "chorus")))
+        ledger.beat()
         self.heartbeat = HeartbeatThread(
-            self.ledger,
+            ledger,
             interval_s=self.settings.heartbeat_interval_s,
             ttl_s=self.settings.heartbeat_ttl_s,
         )
@@ -89,20 +95,12 @@ class ProcessLifecycle:
             self.background = self._make_background()
             self.background.start()
 
-    def received(self, request: Any = None, **_: Any) -> None:
-        message = getattr(request, "message", None)
-        if self.ledger is not None and message is not None and message.delivery_tag:
-            retries = int(request.request_dict.get("retries") or 0)
-            self.ledger.received(request.id, retries, str(message.delivery_tag))
-
     def enter_task(self, task_id: str = "", task: Any = None, kwargs: Any = None, **_: Any) -> None:
         name = getattr(task, "name", "?")
         logs.enter_task(logs.task_context(name, task_id, kwargs or {}))
 
-    def leave_task(self, task_id: str = "", task: Any = None, **_: Any) -> None:
+    def leave_task(self, **_: Any) -> None:
         logs.leave_task()
-        if self.ledger is not None:
-            self.ledger.finished(task_id, int(getattr(task.request, "retries", 0) or 0))
 
     def bound_warm_shutdown(self, how: str = "", **_: Any) -> None:
         # SIGTERM is Celery's warm shutdown: stop taking work, let in-flight calls finish, exit
@@ -151,7 +149,6 @@ def install(
         (signals.setup_logging, hooks.configure_logging),
         (signals.celeryd_after_setup, hooks.name_process),
         (signals.worker_ready, hooks.start),
-        (signals.task_received, hooks.received),
         (signals.task_prerun, hooks.enter_task),
         (signals.task_postrun, hooks.leave_task),
         (signals.worker_shutting_down, hooks.bound_warm_shutdown),

@@ -14,7 +14,6 @@ costs a repeated call, never a second result.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 import uuid
@@ -86,73 +85,20 @@ return moved
 
 
 class DeliveryLedger:
-    """One process's record of the deliveries it holds, plus its heartbeat."""
+    """One process's record of the deliveries it holds, plus its heartbeat.
+
+    The ledger is a hash `delivery tag -> task id`, written by kombu's own bookkeeping in this
+    process (`chorus.runtime.broker_compat.keep_ledger(ledger.key)`): an entry goes in with
+    the delivery's `unacked` entry and leaves with it, in the same transaction."""
 
     def __init__(self, client: redis.Redis, node: str, *, heartbeat_ttl_s: float) -> None:
         self._redis = client
         # One identity per process: a restarted container reuses its hostname, and must not
         # inherit (and so never hand back) what its killed predecessor held.
         self.instance = f"{node}/{uuid.uuid4().hex[:8]}"
+        self.key = names.ledger_key(self.instance)
         self._ttl_ms = int(heartbeat_ttl_s * 1000)
         self._hand_back = hand_back_script(client)
-        self._held: dict[tuple[str, int], str] = {}
-        self._lock = threading.Lock()
-        # Ledger writes leave through one thread that sends whatever has queued up in one
-        # pipeline: the consumer's event loop never waits on Redis for them, and under load
-        # hundreds of writes cost one round trip.
-        self._writes: queue.Queue[tuple[str, str, str]] = queue.Queue()
-        threading.Thread(target=self._write_forever, name="chorus-ledger", daemon=True).start()
-
-    def received(self, task_id: str, retries: int, delivery_tag: str) -> None:
-        with self._lock:
-            self._held[(task_id, retries)] = delivery_tag
-        self._writes.put(("hset", delivery_tag, task_id))
-
-    def finished(self, task_id: str, retries: int) -> None:
-        with self._lock:
-            tag = self._held.pop((task_id, retries), None)
-        if tag is not None:
-            self._writes.put(("hdel", tag, ""))
-
-    def flush(self, timeout_s: float = 5.0) -> None:
-        """Wait (up to `timeout_s`: Redis may be away) until every ledger write queued so far
-        is in Redis."""
-        deadline = time.monotonic() + timeout_s
-        while self._writes.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def _write_forever(self) -> None:
-        key = names.ledger_key(self.instance)
-        while True:
-            batch = [self._writes.get()]
-            while len(batch) < 500:
-                try:
-                    batch.append(self._writes.get_nowait())
-                except queue.Empty:
-                    break
-            self._write(key, batch)
-            for _ in batch:
-                self._writes.task_done()
-
-    def _write(self, key: str, batch: list[tuple[str, str, str]]) -> None:
-        """Keep trying until the batch is in: a dropped write would leave a delivery in
-        kombu's unacked hash that no ledger names (Redis refusing writes out of memory did
-        that). Order is kept, so a delivery's removal never overtakes its entry."""
-        pause = 0.5
-        while True:
-            try:
-                with self._redis.pipeline(transaction=False) as pipe:
-                    for op, tag, task_id in batch:
-                        if op == "hset":
-                            pipe.hset(key, tag, task_id)
-                        else:
-                            pipe.hdel(key, tag)
-                    pipe.execute()
-                return
-            except redis.RedisError as exc:
-                log.warning("delivery ledger write failed (%s); trying again", type(exc).__name__)
-                time.sleep(pause)
-                pause = min(pause * 2, 5.0)
 
     def beat(self) -> None:
         with self._redis.pipeline(transaction=False) as pipe:
@@ -162,7 +108,6 @@ class DeliveryLedger:
 
     def hand_back_own(self) -> int:
         """Requeue everything this process holds (it is about to exit without finishing)."""
-        self.flush()
         return hand_back(self._redis, self._hand_back, self.instance)
 
     def retire(self) -> None:

@@ -1,0 +1,99 @@
+"""Task events leave in batches (`chorus.runtime.consumer.FlushPacer`): one flush pending at
+a time, at most one per interval, and no event left behind a flush that has started."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from chorus.runtime.consumer import FlushPacer
+
+INTERVAL_S = 0.05
+
+
+class Loop:
+    """The event loop's timer, on a clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.timers: list[tuple[float, Callable[[], None]]] = []
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> object:
+        self.timers.append((self.now + delay, callback))
+        return object()
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        due = [t for t in self.timers if t[0] <= self.now]
+        self.timers = [t for t in self.timers if t[0] > self.now]
+        for _, callback in due:
+            callback()
+
+
+def _pacer() -> tuple[FlushPacer, Loop, list[float]]:
+    loop = Loop()
+    flushes: list[float] = []
+    pacer = FlushPacer(
+        lambda: flushes.append(loop.now),
+        loop.call_later,
+        interval_s=INTERVAL_S,
+        clock=lambda: loop.now,
+    )
+    return pacer, loop, flushes
+
+
+def test_the_first_event_is_flushed_at_once() -> None:
+    pacer, _, flushes = _pacer()
+    assert pacer.ask()
+    pacer.plan()
+    assert flushes == [100.0] and not pacer.due
+
+
+def test_events_while_a_flush_is_pending_ask_nothing_more() -> None:
+    pacer, loop, flushes = _pacer()
+    pacer.ask()
+    pacer.plan()  # flushed at 100.0
+    assert pacer.ask()  # the next event plans one flush
+    pacer.plan()
+    assert [pacer.ask() for _ in range(50)] == [False] * 50
+    assert flushes == [100.0] and len(loop.timers) == 1
+    loop.advance(INTERVAL_S)
+    assert flushes == [100.0, 100.0 + INTERVAL_S]
+
+
+def test_a_flush_waits_out_the_interval_since_the_last() -> None:
+    pacer, loop, flushes = _pacer()
+    pacer.ask()
+    pacer.plan()
+    loop.advance(0.02)
+    pacer.ask()
+    pacer.plan()
+    assert flushes == [100.0]
+    loop.advance(0.02)
+    assert flushes == [100.0]
+    loop.advance(0.01)
+    assert flushes == [100.0, 100.05]
+
+
+def test_an_event_after_a_flush_began_asks_for_another() -> None:
+    loop = Loop()
+    seen: list[bool] = []
+    # An event buffered by another thread while the flush runs must not be left waiting.
+    pacer = FlushPacer(
+        lambda: seen.append(pacer.ask()),
+        loop.call_later,
+        interval_s=INTERVAL_S,
+        clock=lambda: loop.now,
+    )
+    pacer.ask()
+    pacer.plan()
+    assert seen == [True]
+
+
+def test_an_idle_pacer_flushes_an_event_at_once_after_the_interval() -> None:
+    pacer, loop, flushes = _pacer()
+    pacer.ask()
+    pacer.plan()
+    loop.advance(1.0)
+    pacer.ask()
+    pacer.plan()
+    assert flushes == [100.0, 101.0] and loop.timers == []
