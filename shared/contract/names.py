@@ -12,6 +12,9 @@ SUBTASKS_QUEUE: Final = "subtasks"
 RUN_JOB_TASK: Final = "orchestrator.run_job"
 GATHER_RESULTS_TASK: Final = "orchestrator.gather_results"
 RUN_SUBTASK_TASK: Final = "worker.run_subtask"
+# How a chord subtask's Celery task id ends (`<uuid>-subtask`): it stores no Celery result, so
+# nothing subscribes to one (`chorus.runtime.app.no_subtask_barriers`).
+CHORD_SUBTASK_ID_SUFFIX: Final = "-subtask"
 # Answer a plan awaiting review through Celery (kwargs: chorus.contract.actions.PlanReview
 # fields plus job_id), as `POST /v1/jobs/{id}/plan` does over HTTP.
 REVIEW_PLAN_TASK: Final = "orchestrator.review_plan"

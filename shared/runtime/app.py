@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -37,6 +38,12 @@ class ChorusCelery(Celery):  # type: ignore[misc]
         if job_id is not None:
             options["headers"] = {**(options.get("headers") or {}), names.JOB_HEADER: job_id}
         return super().send_task(name, args, kwargs, **options)
+
+    def _get_backend(self) -> Any:
+        backend = super()._get_backend()
+        if callable(getattr(backend, "add_pending_result", None)):
+            backend.add_pending_result = no_subtask_barriers(backend.add_pending_result)
+        return backend
 
     @cached_property
     def shared_redis(self) -> redis.Redis:
@@ -86,6 +93,23 @@ class ChorusCelery(Celery):  # type: ignore[misc]
             profiles=load_profiles(settings),
             batches=CeleryBatches(self.batch_collector, self, settings),
         )
+
+
+def no_subtask_barriers(add_pending_result: Callable[..., Any]) -> Callable[..., Any]:
+    """The result backend's `add_pending_result`, skipping the group barrier on chord subtasks.
+
+    Sending a group, Celery's canvas asks the backend to watch every member's result for the
+    group's barrier (`res.then(barrier, weak=True)`): with Redis, a SUBSCRIBE and later an
+    UNSUBSCRIBE per subtask in the sender. A chord subtask stores no result
+    (`runtime.signatures`, which names its id so), so that subscription could never fire: it is
+    not made. Every other wait (a caller's `.get()`, any other group) is watched as before."""
+
+    def add(result: Any, weak: bool = False, start_drainer: bool = True) -> Any:
+        if weak and str(result.id).endswith(names.CHORD_SUBTASK_ID_SUFFIX):
+            return result
+        return add_pending_result(result, weak=weak, start_drainer=start_drainer)
+
+    return add
 
 
 def job_of_message(name: str, kwargs: Any, task_id: str | None) -> str | None:

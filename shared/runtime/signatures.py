@@ -3,6 +3,8 @@ sender: name, queue and the short argument label Flower shows instead of whole p
 
 from __future__ import annotations
 
+import uuid
+
 from celery import Celery, Signature
 
 from chorus.contract import names
@@ -35,6 +37,7 @@ def subtask_signature(app: Celery, assignment: SubtaskAssignment) -> Signature:
         names.RUN_SUBTASK_TASK,
         kwargs=assignment.model_dump(mode="json"),
         queue=names.SUBTASKS_QUEUE,
+        task_id=f"{uuid.uuid4()}{names.CHORD_SUBTASK_ID_SUFFIX}",
         # The gather reads each result from the job's results hash and the chord counts
         # without the stored receipt: not storing it saves a SETEX and a PUBLISH in the worker
         # and a SUBSCRIBE and UNSUBSCRIBE in the sender, per subtask. Flower still shows the

@@ -9,10 +9,11 @@ import pydantic
 import pytest
 from pydantic import SecretStr
 
+from chorus.contract import names
 from chorus.core.retry import straggler_wait_s
 from chorus.orchestrator_service.api.metrics_route import metrics_allowed
 from chorus.runtime import logs
-from chorus.runtime.app import celery_config
+from chorus.runtime.app import celery_config, no_subtask_barriers
 from chorus.settings import Settings
 from chorus.store.connection import tls_options
 
@@ -93,3 +94,25 @@ def test_celerys_received_line_is_kept_for_debug_only(level: str, received_shown
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
         logging.getLogger(logs.RECEIVED_LOGGER).setLevel(logging.NOTSET)
+
+
+class _Result:
+    def __init__(self, task_id: str) -> None:
+        self.id = task_id
+
+
+def test_a_group_barrier_on_a_chord_subtask_subscribes_to_nothing() -> None:
+    watched: list[tuple[str, bool]] = []
+
+    def add_pending_result(
+        result: _Result, weak: bool = False, start_drainer: bool = True
+    ) -> _Result:
+        watched.append((result.id, weak))
+        return result
+
+    add = no_subtask_barriers(add_pending_result)
+    subtask = _Result(f"abc{names.CHORD_SUBTASK_ID_SUFFIX}")
+    assert add(subtask, weak=True) is subtask and watched == []
+    add(subtask)  # somebody really waits on it: watched as before
+    add(_Result("another-task"), weak=True)  # any other group's barrier: watched
+    assert watched == [(subtask.id, False), ("another-task", True)]
