@@ -94,7 +94,10 @@ class _StaleChannelQoS(kombu_redis.QoS):
         if self._closed():
             self._ack_directly(delivery_tag)
             return
-        super().ack(delivery_tag)  # type: ignore[no-untyped-call]
+        try:
+            super().ack(delivery_tag)  # type: ignore[no-untyped-call]
+        except redis.ResponseError:
+            self._remove_untransacted(delivery_tag)
 
     def reject(self, delivery_tag: str, requeue: bool = False) -> None:
         if self._closed():
@@ -103,7 +106,22 @@ class _StaleChannelQoS(kombu_redis.QoS):
             if not requeue:
                 self._ack_directly(delivery_tag)
             return
-        super().reject(delivery_tag, requeue=requeue)  # type: ignore[no-untyped-call]
+        try:
+            super().reject(delivery_tag, requeue=requeue)  # type: ignore[no-untyped-call]
+        except redis.ResponseError:
+            if requeue:  # nothing can be pushed back: the message stays held, in the ledger
+                raise
+            self._remove_untransacted(delivery_tag)
+
+    def _remove_untransacted(self, delivery_tag: str) -> None:
+        """Redis out of memory refuses every command queued in a MULTI, even a removal, so
+        kombu's acknowledgement fails; the same removals sent one by one are allowed. Left
+        undone, the delivery would stay in `unacked` and in this live process's ledger: held,
+        to the reconciler, until the visibility timeout, and its job never driven on."""
+        with self.channel.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
+            self._remove_from_indices(delivery_tag, pipe).execute()
+        virtual.QoS.ack(self, delivery_tag)  # type: ignore[no-untyped-call]
+        log.info("acknowledged %s outside a transaction: Redis refused the MULTI", delivery_tag)
 
 
 @contextmanager
