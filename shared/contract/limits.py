@@ -89,9 +89,9 @@ DEFAULT_RESULT_SAVE_CAP_S: Final = 900.0
 
 # Threads per process. Model calls are I/O bound: a worker thread waits on its call, so these
 # bound the calls (planning calls, for an orchestrator) one process holds at once. At 200 jobs
-# x 5 subtasks and 5 s per call, 1000 and 200 took about 36 s against 54 s for 200 and 64;
-# past about 400 calls at once one process is bound by its CPU, not its threads (README
-# "Sizing workers", docs/scaling.md).
+# x 5 subtasks and 5 s per call, 1000 and 200 held 960 calls at once (16.5 s, `make bench` at
+# fac3605); what bounds one process then is its CPU, not its threads (README "Sizing
+# workers", docs/scaling.md).
 DEFAULT_WORKER_CONCURRENCY: Final = 1000
 DEFAULT_ORCHESTRATOR_CONCURRENCY: Final = 200
 DEFAULT_WORKER_POOL: Final = "threads"

@@ -21,7 +21,8 @@ restart, two save CPU on every message.
    ledger, and no thread of its own sends the ledger's writes (that thread was 7-9% of a busy
    worker's CPU).
 
-`tests/integration/test_faults.py::test_redis_restart_mid_job_loses_nothing` proves 1 and 2;
+`tests/fault/test_faults.py::test_redis_down_while_model_calls_end_their_results_are_saved_once_it_is_back`
+proves 1 and 2;
 `tests/unit/runtime/test_broker_compat.py` shows 3, `tests/integration/test_delivery_ledger.py`
 shows 4.
 """
@@ -38,8 +39,6 @@ import kombu.transport.redis as kombu_redis
 import redis
 from kombu.transport import virtual
 from kombu.utils.json import dumps
-
-from chorus.runtime.redelivery import KOMBU_UNACKED, KOMBU_UNACKED_INDEX
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +79,7 @@ class _StaleChannelQoS(kombu_redis.QoS):
         client = factory()
         try:
             with client.pipeline(transaction=True) as pipe:
-                pipe.zrem(KOMBU_UNACKED_INDEX, delivery_tag)
-                pipe.hdel(KOMBU_UNACKED, delivery_tag)
-                ledger = type(self).ledger_key
-                if ledger is not None:
-                    pipe.hdel(ledger, delivery_tag)
-                pipe.execute()
+                self._remove_from_indices(delivery_tag, pipe).execute()
         finally:
             client.close()
         log.info("acknowledged %s after a broker reconnect", delivery_tag)

@@ -65,18 +65,14 @@ class FlushPacer:
 class ChorusConsumer(Consumer):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._pacer: FlushPacer | None = None
+        hub = self.hub  # None without an event loop: Celery then buffers no events at all
+        self._pacer = (
+            FlushPacer(self._flush_events, hub.call_later, interval_s=limits.EVENT_FLUSH_S)
+            if hub
+            else None
+        )
 
     def on_send_event_buffered(self) -> None:
-        hub = self.hub
-        if not hub:
-            return
-        if self._pacer is None:
-            self._pacer = FlushPacer(
-                self._flush_events,
-                lambda delay, callback: hub.call_later(delay, callback),
-                interval_s=limits.EVENT_FLUSH_S,
-            )
-        if self._pacer.ask():
+        if self._pacer is not None and self._pacer.ask():
             # call_soon is Celery's thread-safe way into the loop; the timer is not.
-            hub.call_soon(self._pacer.plan)
+            self.hub.call_soon(self._pacer.plan)
