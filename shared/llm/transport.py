@@ -18,6 +18,8 @@ from typing import Any
 import anthropic
 import httpx2
 
+from chorus.llm.lanes import RequestLanes
+
 MESSAGES_PATH = "/v1/messages"
 
 
@@ -30,7 +32,10 @@ class ModelHttpClient(anthropic.DefaultHttpxClient):
 
     def __init__(self, total_s: float, transport: httpx2.BaseTransport | None = None) -> None:
         if transport is None:
-            super().__init__(timeout=httpx2.Timeout(total_s))
+            # Mounted for every URL rather than passed as `transport`, so the SDK still builds
+            # its proxy mounts from the environment (a proxy's pattern is more specific).
+            lanes = RequestLanes(anthropic.DEFAULT_CONNECTION_LIMITS)
+            super().__init__(timeout=httpx2.Timeout(total_s), mounts={"all://": lanes})
         else:  # the SDK's defaults build their own transport only when none is given
             super().__init__(timeout=httpx2.Timeout(total_s), transport=transport)
         self.total_s = total_s
