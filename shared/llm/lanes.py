@@ -14,6 +14,7 @@ TLS context is built once: building one loads the CA bundle (about 20 ms of CPU)
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
@@ -38,10 +39,12 @@ class RequestLanes(httpx2.BaseTransport):
             max_connections=1, max_keepalive_connections=1, keepalive_expiry=limits.keepalive_expiry
         )
         self._socket_options = socket_options if socket_options is not None else keepalive_probes()
-        self._max_busy = limits.max_connections
-        self._max_idle = limits.max_keepalive_connections
+        # httpx's None: no limit.
+        self._max_busy = _bound(limits.max_connections)
+        self._max_idle = _bound(limits.max_keepalive_connections)
         self._idle: list[httpx2.HTTPTransport] = []
         self._busy = 0
+        self._waiting = 0
         self._closed = False
         self._changed = threading.Condition()
 
@@ -52,6 +55,11 @@ class RequestLanes(httpx2.BaseTransport):
     @property
     def idle(self) -> int:
         return len(self._idle)
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a lane (all `max_connections` busy)."""
+        return self._waiting
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         lane = self._checkout(_pool_timeout(request))
@@ -77,8 +85,12 @@ class RequestLanes(httpx2.BaseTransport):
             while self._busy >= self._max_busy:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    raise httpx2.PoolTimeout(f"all {self._max_busy} connections stayed busy")
-                self._changed.wait(left)
+                    raise httpx2.PoolTimeout(f"all {self._max_busy:g} connections stayed busy")
+                self._waiting += 1
+                try:
+                    self._changed.wait(left)
+                finally:
+                    self._waiting -= 1
             self._busy += 1
             if self._idle:
                 return self._idle.pop()
@@ -123,6 +135,10 @@ class _LaneStream(httpx2.SyncByteStream):
             lanes, self._lanes = self._lanes, None
             if lanes is not None:
                 lanes.give_back(self._lane)
+
+
+def _bound(limit: int | None) -> float:
+    return math.inf if limit is None else limit
 
 
 def _pool_timeout(request: httpx2.Request) -> float | None:

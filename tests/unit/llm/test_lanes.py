@@ -15,6 +15,7 @@ import pytest
 
 from chorus.llm.lanes import RequestLanes
 from chorus.llm.transport import ModelHttpClient
+from tests.support.waiting import wait_until
 from tests.unit.llm.test_transport import MESSAGE
 
 WAIT_S = 10.0  # every wait in these tests ends by then
@@ -75,7 +76,8 @@ def server() -> Iterator[Server]:
 
 
 def lanes(connections: int = 10, keepalive: int = 5) -> RequestLanes:
-    return RequestLanes(httpx2.Limits(max_connections=connections, max_keepalive_connections=keepalive))
+    limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=keepalive)
+    return RequestLanes(limits)
 
 
 def test_requests_one_after_another_reuse_one_connection(server: Server) -> None:
@@ -112,11 +114,12 @@ def test_past_the_connection_limit_a_request_waits_for_its_pool_timeout(server: 
 
 def test_a_waiting_request_goes_as_soon_as_a_lane_is_handed_back(server: Server) -> None:
     transport = lanes(connections=1)
-    with httpx2.Client(transport=transport, timeout=WAIT_S) as client, ThreadPoolExecutor(1) as pool:
+    client = httpx2.Client(transport=transport, timeout=WAIT_S)
+    with client, ThreadPoolExecutor(2) as pool:
         first = pool.submit(client.get, server.url + "/hold")
-        while transport.busy == 0:  # the first has its lane
-            threading.Event().wait(0.01)
+        wait_until(lambda: transport.busy == 1, timeout_s=WAIT_S, what="the first lane")
         second = pool.submit(client.get, server.url + "/")
+        wait_until(lambda: transport.waiting == 1, timeout_s=WAIT_S, what="the second waiting")
         server.release.set()
         assert first.result(WAIT_S).text == second.result(WAIT_S).text
 
