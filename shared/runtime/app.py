@@ -15,6 +15,7 @@ from celery import Celery
 
 from chorus.contract import limits, names
 from chorus.core.ports import TaskDeps
+from chorus.runtime.backend_compat import without_property_locks
 from chorus.settings import Settings, load_settings
 from chorus.store import sentinel
 from chorus.store.batches import BatchCollector
@@ -40,7 +41,7 @@ class ChorusCelery(Celery):  # type: ignore[misc]
         return super().send_task(name, args, kwargs, **options)
 
     def _get_backend(self) -> Any:
-        backend = super()._get_backend()
+        backend = without_property_locks(super()._get_backend())
         if callable(getattr(backend, "add_pending_result", None)):
             backend.add_pending_result = no_subtask_barriers(backend.add_pending_result)
         return backend
