@@ -7,8 +7,8 @@ CPU, measured with py-spy (`--gil`), all of it spent while the process holds the
 
 Here each request checks out a lane (a one-connection pool) and hands it back when its
 response closes, so a pass sees one connection. Idle lanes are kept last-in first-out, so the
-warmest connection is reused first and surplus ones expire; at most `max_keepalive` idle lanes
-are kept and at most `max_connections` are busy at once, the limits httpcore would apply. The
+warmest connection is reused first; at most `max_keepalive` idle lanes are kept, none past the
+keep-alive expiry, and at most `max_connections` are busy at once, as httpcore would. The
 TLS context is built once: building one loads the CA bundle (about 20 ms of CPU).
 """
 
@@ -18,6 +18,7 @@ import math
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,7 +43,9 @@ class RequestLanes(httpx2.BaseTransport):
         # httpx's None: no limit.
         self._max_busy = _bound(limits.max_connections)
         self._max_idle = _bound(limits.max_keepalive_connections)
-        self._idle: list[httpx2.HTTPTransport] = []
+        self._expiry_s = limits.keepalive_expiry
+        # Oldest first, with the time each was handed back.
+        self._idle: deque[tuple[httpx2.HTTPTransport, float]] = deque()
         self._busy = 0
         self._waiting = 0
         self._closed = False
@@ -75,8 +78,8 @@ class RequestLanes(httpx2.BaseTransport):
     def close(self) -> None:
         with self._changed:
             self._closed = True
-            idle, self._idle = self._idle, []
-        for lane in idle:
+            idle, self._idle = self._idle, deque()
+        for lane, _ in idle:
             lane.close()
 
     def _checkout(self, timeout_s: float | None) -> httpx2.HTTPTransport:
@@ -93,7 +96,7 @@ class RequestLanes(httpx2.BaseTransport):
                     self._waiting -= 1
             self._busy += 1
             if self._idle:
-                return self._idle.pop()
+                return self._idle.pop()[0]
         try:
             return httpx2.HTTPTransport(
                 verify=self._ssl, limits=self._lane_limits, socket_options=self._socket_options
@@ -104,15 +107,23 @@ class RequestLanes(httpx2.BaseTransport):
 
     def give_back(self, lane: httpx2.HTTPTransport | None) -> None:
         """A lane whose request is over (None: one that was never built)."""
-        surplus = lane
+        surplus = [] if lane is None else [lane]
+        now = time.monotonic()
         with self._changed:
             self._busy -= 1
             if lane is not None and not self._closed and len(self._idle) < self._max_idle:
-                self._idle.append(lane)
-                surplus = None
+                self._idle.append((lane, now))
+                surplus.clear()
+            # Lanes idle past the keep-alive expiry, oldest first: their connection would be
+            # found expired at its next use anyway, and meanwhile holds a socket open.
+            while self._idle and self._expired(self._idle[0][1], now):
+                surplus.append(self._idle.popleft()[0])
             self._changed.notify()
-        if surplus is not None:  # closed outside the lock: closing a socket can block
-            surplus.close()
+        for idle in surplus:  # closed outside the lock: closing a socket can block
+            idle.close()
+
+    def _expired(self, since: float, now: float) -> bool:
+        return self._expiry_s is not None and now - since > self._expiry_s
 
 
 class _LaneStream(httpx2.SyncByteStream):

@@ -22,6 +22,15 @@ from chorus.llm.lanes import RequestLanes
 
 MESSAGES_PATH = "/v1/messages"
 
+# The SDK's limits, except that every connection is kept alive between calls (the SDK keeps
+# 100 of its 1,000): a worker holding 1,000 calls would otherwise open 900 connections, each
+# with its TLS handshake, for every 1,000 calls. Idle ones still close after the expiry.
+KEEP_EVERY_CONNECTION = httpx2.Limits(
+    max_connections=anthropic.DEFAULT_CONNECTION_LIMITS.max_connections,
+    max_keepalive_connections=anthropic.DEFAULT_CONNECTION_LIMITS.max_connections,
+    keepalive_expiry=anthropic.DEFAULT_CONNECTION_LIMITS.keepalive_expiry,
+)
+
 
 class ModelHttpClient(anthropic.DefaultHttpxClient):
     """The SDK's default client (its pool limits, keep-alive and proxy settings) with a
@@ -34,7 +43,7 @@ class ModelHttpClient(anthropic.DefaultHttpxClient):
         if transport is None:
             # Mounted for every URL rather than passed as `transport`, so the SDK still builds
             # its proxy mounts from the environment (a proxy's pattern is more specific).
-            lanes = RequestLanes(anthropic.DEFAULT_CONNECTION_LIMITS)
+            lanes = RequestLanes(KEEP_EVERY_CONNECTION)
             super().__init__(timeout=httpx2.Timeout(total_s), mounts={"all://": lanes})
         else:  # the SDK's defaults build their own transport only when none is given
             super().__init__(timeout=httpx2.Timeout(total_s), transport=transport)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -75,8 +76,10 @@ def server() -> Iterator[Server]:
         thread.join(WAIT_S)
 
 
-def lanes(connections: int = 10, keepalive: int = 5) -> RequestLanes:
-    limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=keepalive)
+def lanes(connections: int = 10, keepalive: int = 5, expiry_s: float = 5.0) -> RequestLanes:
+    limits = httpx2.Limits(
+        max_connections=connections, max_keepalive_connections=keepalive, keepalive_expiry=expiry_s
+    )
     return RequestLanes(limits)
 
 
@@ -99,6 +102,18 @@ def test_requests_at_once_each_get_a_connection_and_surplus_idle_ones_close(
         assert (transport.busy, transport.idle) == (0, 2)
         # The kept ones are live: the next request reuses one of them.
         assert client.get(server.url + "/").text in ports
+
+
+def test_lanes_idle_past_the_expiry_are_closed(server: Server) -> None:
+    server.arrived = threading.Barrier(2)
+    transport = lanes(expiry_s=0.1)
+    with httpx2.Client(transport=transport) as client, ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda _: client.get(server.url + "/together"), range(2)))
+        assert transport.idle == 2
+        time.sleep(0.3)  # past the expiry: what is under test, not a wait for anything
+        # The newest lane is reused (its connection made again); the other one is closed.
+        client.get(server.url + "/")
+        assert (transport.busy, transport.idle) == (0, 1)
 
 
 def test_past_the_connection_limit_a_request_waits_for_its_pool_timeout(server: Server) -> None:
