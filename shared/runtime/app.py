@@ -181,6 +181,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # unretried, Celery calls it unrecoverable and the worker process exits.
         "broker_channel_error_retry": True,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
+        # One result backend, and one Redis pool, for all of a process's threads. Celery's
+        # default builds one per thread (1,000 in a worker), each with its own connections,
+        # and building one reads installed packages' metadata from disk (redis-py's driver
+        # info): a fresh worker's first burst of results queued behind that.
+        "result_backend_thread_safe": True,
         "result_backend_always_retry": True,
         "result_backend_max_retries": 30,
         "redis_socket_timeout": limits.REDIS_SOCKET_TIMEOUT_S,

@@ -57,3 +57,11 @@ def test_the_class_keeps_its_name_and_is_made_once() -> None:
     assert type(one) is type(two)
     assert type(one).__name__ == "RedisBackend" and isinstance(one, RedisBackend)
     assert type(one) is not RedisBackend
+
+
+def test_one_backend_for_every_thread() -> None:
+    app = create_celery_app(Settings(redis_url="redis://127.0.0.1:1/0"))
+    first = app.backend
+    with ThreadPoolExecutor(4) as pool:
+        backends = set(map(id, pool.map(lambda _: app.backend, range(16))))
+    assert backends == {id(first)}
