@@ -19,6 +19,7 @@ from celery import signals
 from chorus.contract import names
 from chorus.runtime import broker_compat, logs
 from chorus.runtime.app import ChorusCelery
+from chorus.runtime.pool import prestart_threads
 from chorus.runtime.redelivery import DeliveryLedger, HeartbeatThread
 from chorus.store.connection import redis_client
 
@@ -81,6 +82,7 @@ class ProcessLifecycle:
     def start(self, sender: Any = None, **_: Any) -> None:
         # Say plainly, once per process, whether outputs come from a real model or the simulator.
         log.info("model endpoint: %s", self.settings.describe_model_endpoint())
+        prestart_threads(getattr(sender, "pool", None))
         ledger = self._keep_ledger(str(getattr(sender, "hostname", "chorus")))
         ledger.beat()
         self.heartbeat = HeartbeatThread(
