@@ -21,20 +21,23 @@ log = logging.getLogger(__name__)
 
 def prestart_threads(pool: Any, *, timeout_s: float = 10.0) -> None:
     """Start every thread of a Celery threads pool (other pools are left alone). Call it from
-    the consumer thread before it takes work: only that thread submits to the pool, so nothing
-    can queue behind the placeholders."""
+    the consumer thread before its loop runs (`worker_ready` is sent there, just before): only
+    that thread submits to the pool, so no task can queue behind the placeholders."""
     executor = getattr(pool, "executor", None)
     limit = getattr(pool, "limit", None)
     if not isinstance(executor, ThreadPoolExecutor) or not isinstance(limit, int) or limit < 1:
         return
     # Each placeholder holds its thread until all are running, so no submit finds one idle.
     together = threading.Barrier(limit)
+    warned = threading.Event()
 
     def hold() -> None:
         try:
             together.wait(timeout_s)
         except threading.BrokenBarrierError:  # fewer threads started: the pool makes the rest
-            log.warning("started fewer than %d pool threads in %.0fs", limit, timeout_s)
+            if not warned.is_set():  # once, not from every placeholder
+                warned.set()
+                log.warning("started fewer than %d pool threads in %.0fs", limit, timeout_s)
 
     for _ in range(limit):
         executor.submit(hold)
