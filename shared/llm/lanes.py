@@ -137,7 +137,7 @@ class _LaneStream(httpx2.SyncByteStream):
         self._lane = lane
 
     def __iter__(self) -> Iterator[bytes]:
-        yield from self._inner
+        return iter(self._inner)  # no generator of its own: this runs for every chunk
 
     def close(self) -> None:
         try:
