@@ -1,6 +1,9 @@
 """Chorus beside arq and dramatiq on the same workload, simulator and Redis server, one worker
 process each: (a) 100 jobs × 5 at 0 ms per call, the systems' own cost (wall, CPU and Redis
-commands per job); (b) 200 jobs × 5 at 5 s per call, how many calls one process holds."""
+commands per job); (b) 200 jobs × 5 at 5 s per call, how many calls one process holds.
+
+The bare Celery chord runs beside them as the floor: Celery alone with the same model calls,
+which is what Chorus is built on; it is not a peer in the verdicts."""
 
 from __future__ import annotations
 
@@ -11,11 +14,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from bench import bare_chord
 from bench.inflight import InFlightProbe
-from bench.infra import Infra
+from bench.infra import BARE_DB, Infra
 from bench.peers import common
 from bench.resources import CostMeter, children, peak_rss_mb
-from bench.systems import ChorusSystem, System
+from bench.systems import BareChordSystem, ChorusSystem, System
 from bench.throughput import rates
 from chorus.devstack.stack import StackError, wait_until
 
@@ -43,12 +47,21 @@ def _systems(
     from bench.peers import clients  # imports arq and dramatiq: only once both are there
 
     stack = infra.chorus(simulator, CHORUS_DB)
-    systems: dict[str, System] = {"chorus": ChorusSystem(infra.redis_url(CHORUS_DB))}
+    if not infra.bare_pids:  # `--suite all` started them for the core sections already
+        infra.start_bare()
+    systems: dict[str, System] = {
+        "chorus": ChorusSystem(infra.redis_url(CHORUS_DB)),
+        "bare_chord": BareChordSystem(infra.redis_url(BARE_DB), infra.simulators[simulator]),
+    }
     pids = {
         "chorus": {
             "orchestrator": stack.processes[0].pid,
             "worker": infra.chorus_workers(stack)[0].pid,
-        }
+        },
+        "bare_chord": {
+            "plan worker": infra.bare_pids[bare_chord.PLAN_QUEUE],
+            "worker": infra.bare_pids[bare_chord.WORK_QUEUE],
+        },
     }
     procs = []
     try:

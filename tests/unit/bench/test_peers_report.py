@@ -79,3 +79,14 @@ def test_tables_and_readme_line_show_every_system() -> None:
     (line,) = report.readme_line(r)
     assert "arq 20.0" in line and "Chorus 26.0 s" in line
     assert report.targets({}) == [] and report.markdown({}) == []
+
+
+def test_the_bare_chord_is_shown_as_the_floor_never_taken_for_the_best_peer() -> None:
+    r = _results(chorus_wall=10.5, chorus_rate=25.0)
+    r["peers"]["throughput"]["systems"]["bare_chord"] = _fast(40.0)
+    r["peers"]["load"]["systems"]["bare_chord"] = _slow(9.5, 1000)
+    load, rate = report.targets(r)
+    assert load[2] and rate[2]  # ahead of arq and dramatiq, behind the floor: still a pass
+    assert "best peer arq 11.0 s; bare Celery chord 9.5 s" in load[1]
+    assert "best peer arq 20.0/s; bare Celery chord 40.0/s" in rate[1]
+    assert "| bare Celery chord |" in "\n".join(report.markdown(r))
