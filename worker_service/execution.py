@@ -147,7 +147,8 @@ def execute(
     finally:
         if signal is not None:  # failed or not, nobody waits for this call any longer
             signal()
-    return record(deps, assignment, result, node, began)
+    tail = live.tail() if live is not None and result.status is not SubtaskStatus.FAILED else None
+    return record(deps, assignment, result, node, began, tail=tail)
 
 
 REPAIR_ROUNDS = 1
@@ -220,11 +221,12 @@ def _call(
         reply = first or deps.model.run_subtask(assignment, on_text=on_text, cache_ttl=ttl)
     except ModelCallError as exc:
         raise PaidCallError(exc, Usage()) from exc
-    if live is not None:
-        live.close()
     schema = assignment.output_schema
     if schema is None:
+        # The text left unsent goes out with the result (`live.tail()`), in one round trip.
         return _unwrapped(reply), None, None
+    if live is not None:  # a repair round may follow: what the reader has seen is complete
+        live.close()
     spent = reply.usage
     for round_no in range(REPAIR_ROUNDS + 1):
         data, problem = parse_output(reply.output, schema)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from chorus.contract.models import SubtaskAssignment, SubtaskResult
 from chorus.core import retry
 from chorus.core.persisting import keep_trying
-from chorus.core.ports import TaskDeps
+from chorus.core.ports import DeltaTail, TaskDeps
 
 
 def record(
@@ -17,13 +17,16 @@ def record(
     result: SubtaskResult,
     node: str | None,
     began: datetime,
+    *,
+    tail: DeltaTail | None = None,
 ) -> SubtaskResult:
     """Store the result (stored, counted and announced in one step, only by the first
-    writer). The reply was paid for: while Redis is away or refusing writes, keep trying for
-    as long as the job can use it, then give up to the reconciler."""
+    writer, after the reply's last text: `tail`). The reply was paid for: while Redis is
+    away or refusing writes, keep trying for as long as the job can use it, then give up to
+    the reconciler."""
     result = result.model_copy(update={"worker": node, "run": assignment.run})
     return keep_trying(
-        lambda: deps.store.save_result(assignment.job_id, result, assignment.tenant),
+        lambda: deps.store.save_result(assignment.job_id, result, assignment.tenant, tail=tail),
         what=f"job {assignment.job_id} subtask {assignment.subtask.index}'s result",
         clock=deps.clock,
         sleep=deps.sleep,

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 from chorus.contract.limits import DELTA_FIRST_FLUSH_S, DELTA_FLUSH_S
-from chorus.core.ports import EventSink
+from chorus.core.ports import DeltaTail, EventSink
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,13 @@ class DeltaBatcher:
         if self._pending:
             self._send(self._clock())
 
+    def take(self) -> str:
+        """What is left, handed over unsent (the caller writes it in a round trip of its own
+        choosing); "" when nothing is."""
+        text = "".join(self._pending)
+        self._pending.clear()
+        return text
+
     def _send(self, now: float) -> None:
         text = "".join(self._pending)
         self._pending.clear()
@@ -89,6 +96,16 @@ class DeltaWriter:
         """Publish what is left: before the result is saved, so no delta follows it."""
         if not self._broken:
             self._batcher.close()
+
+    def tail(self) -> DeltaTail | None:
+        """What is left, for the result's save to write in its own round trip (a reply faster
+        than the first flush is then published in the same round trip as its result); None
+        when nothing is left or a write failed (no more text is published for this call)."""
+        text = self._batcher.take()
+        if self._broken or not text:
+            return None
+        fresh, self._started = not self._started, True
+        return DeltaTail(self._attempt, text, fresh)
 
     def drop(self) -> None:
         """The attempt failed: its partial text goes, so a retry's text is not appended to it."""

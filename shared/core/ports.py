@@ -38,6 +38,17 @@ class JobControl:
 
 
 @dataclass(frozen=True)
+class DeltaTail:
+    """The last batch of a streamed reply's text, written with its result in one round trip
+    (`JobStorePort.save_result`) rather than on its own just before it. `fresh`: the call
+    wrote no batch before, so the stream's older text (a killed attempt's) goes first."""
+
+    attempt: int
+    text: str
+    fresh: bool
+
+
+@dataclass(frozen=True)
 class PlanReply:
     draft: PlanDraft
     usage: Usage
@@ -58,8 +69,15 @@ class JobStorePort(Protocol):
     def update(
         self, job_id: str, change: Callable[[JobRecord], JobRecord]
     ) -> tuple[JobRecord, bool]: ...
+    # Stored, counted and announced once, by the first writer; with `tail`, that writer also
+    # appends the reply's last text to the subtask's delta stream first.
     def save_result(
-        self, job_id: str, result: SubtaskResult, tenant: str | None = None
+        self,
+        job_id: str,
+        result: SubtaskResult,
+        tenant: str | None = None,
+        *,
+        tail: DeltaTail | None = None,
     ) -> SubtaskResult: ...
     def before_subtask(
         self, job_id: str, index: int

@@ -19,7 +19,7 @@ from chorus.contract.actions import RetryOptions
 from chorus.contract.events import MAX_EVENTS_PER_JOB, EventKind, event_fields
 from chorus.contract.models import JobRecord, JobStatus, SubtaskResult
 from chorus.core import announcements, fleet_buckets, metrics, records, rerun
-from chorus.core.ports import JobControl
+from chorus.core.ports import DeltaTail, JobControl
 from chorus.errors import InvalidTransition, JobNotFound, JobTimeout
 from chorus.settings import Settings
 from chorus.store.cache_signals import CacheSignals
@@ -120,11 +120,16 @@ class JobStore(JobClaims, CacheSignals):
                     continue
 
     def save_result(
-        self, job_id: str, result: SubtaskResult, tenant: str | None = None
+        self,
+        job_id: str,
+        result: SubtaskResult,
+        tenant: str | None = None,
+        *,
+        tail: DeltaTail | None = None,
     ) -> SubtaskResult:
         """Record a final subtask result once, counting its spend (for the job, and the fleet's
-        counters under `tenant`) and announcing it (`subtask_finished`) once. Returns whichever
-        result was recorded first."""
+        counters under `tenant`) and announcing it (`subtask_finished`) once, after the reply's
+        last text (`tail`) when there is one. Returns whichever result was recorded first."""
         keys = [
             names.job_results_key(job_id),
             names.job_control_key(job_id),
@@ -141,6 +146,15 @@ class JobStore(JobClaims, CacheSignals):
         event = event_fields(
             job_id, EventKind.SUBTASK_FINISHED, **announcements.subtask_finished(result)
         )
+        delta = ""
+        if tail is not None:
+            delta = event_fields(
+                job_id,
+                EventKind.SUBTASK_DELTA,
+                index=result.index,
+                attempt=tail.attempt,
+                text=tail.text,
+            )["data"]
         stored = self._save_result(
             keys=keys,
             args=[
@@ -153,8 +167,10 @@ class JobStore(JobClaims, CacheSignals):
                 event["data"],
                 MAX_EVENTS_PER_JOB,
                 fleet_buckets.BUCKET_TTL_S,
-                12 + len(counters),  # where the bucket's pairs start (the script's ARGV[10])
+                14 + len(counters),  # where the bucket's pairs start (the script's ARGV[10])
                 self._linger_ms,
+                delta,
+                "1" if tail is not None and tail.fresh else "0",
                 *counters,
                 *bucket,
             ],

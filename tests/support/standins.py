@@ -22,6 +22,7 @@ Records and results are stored as JSON, as in Redis, so a test sees what a reade
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -44,7 +45,14 @@ from chorus.contract.models import (
 )
 from chorus.contract.plans import PlanDraft, SubtaskDraft
 from chorus.core import announcements, records
-from chorus.core.ports import BatchPort, JobControl, PlanReply, TaskDeps, WorkerReply
+from chorus.core.ports import (
+    BatchPort,
+    DeltaTail,
+    JobControl,
+    PlanReply,
+    TaskDeps,
+    WorkerReply,
+)
 from chorus.core.prompts import Repair
 from chorus.core.rates import CallCost
 from chorus.errors import InvalidTransition, JobNotFound, ModelCallError
@@ -135,6 +143,12 @@ class MemoryEvents:
         self.delta_writes += 1
         if self.delta_error is not None:
             raise self.delta_error
+        self.append_delta(job_id, index, attempt, text, fresh=fresh)
+
+    def append_delta(
+        self, job_id: str, index: int | None, attempt: int, text: str, *, fresh: bool
+    ) -> None:
+        """A batch stored, however it came (a write of its own, or with a result)."""
         if fresh:
             self.drop_deltas(job_id, index)
         self.deltas.setdefault((job_id, index), []).append((attempt, text))
@@ -266,12 +280,21 @@ class MemoryStore:
         return self.record(job_id), True
 
     def save_result(
-        self, job_id: str, result: SubtaskResult, tenant: str | None = None
+        self,
+        job_id: str,
+        result: SubtaskResult,
+        tenant: str | None = None,
+        *,
+        tail: DeltaTail | None = None,
     ) -> SubtaskResult:
         self._maybe_fail("save_result")
         self.saved_for_tenants.append(tenant)
         stored = self._results.setdefault(job_id, {})
         if result.index not in stored:
+            if tail is not None:
+                self.events.append_delta(
+                    job_id, result.index, tail.attempt, tail.text, fresh=tail.fresh
+                )
             stored[result.index] = result.model_dump_json()
             self._add_spend(job_id, result.usage)
             data = announcements.subtask_finished(result)
@@ -387,11 +410,32 @@ class CutStream:
     error: BaseException
 
 
+@dataclass(frozen=True)
+class PausedStream:
+    """A scripted streamed reply: `first`, then `pause_s` later in real time (the delta
+    batcher's clock is the monotonic one) `rest` in pieces of 4 characters, so the batcher
+    flushes at the rest's first piece and holds the others for the end."""
+
+    first: str
+    rest: str
+    pause_s: float = 0.06
+
+
+Scripted = WorkerReply | CutStream | PausedStream | BaseException
+
+
 def _streamed(
     queue: deque[Any], default: Callable[[], WorkerReply], on_text: Callable[[str], None] | None
 ) -> WorkerReply:
     """The next scripted reply, its text first handed to `on_text` in pieces of 4 characters."""
     item = queue.popleft() if queue else default()
+    if isinstance(item, PausedStream):
+        if on_text is not None:
+            on_text(item.first)
+            time.sleep(item.pause_s)
+            for i in range(0, len(item.rest), 4):
+                on_text(item.rest[i : i + 4])
+        return worker_reply(item.first + item.rest)
     if isinstance(item, CutStream):
         if on_text is not None:
             on_text(item.text)
@@ -413,12 +457,12 @@ class ScriptedModel:
         self,
         *,
         plans: Iterable[PlanReply | BaseException] = (),
-        subtasks: Iterable[WorkerReply | CutStream | BaseException] = (),
-        syntheses: Iterable[WorkerReply | CutStream | BaseException] = (),
+        subtasks: Iterable[Scripted] = (),
+        syntheses: Iterable[Scripted] = (),
     ) -> None:
         self.plans: deque[PlanReply | BaseException] = deque(plans)
-        self.subtasks: deque[WorkerReply | CutStream | BaseException] = deque(subtasks)
-        self.syntheses: deque[WorkerReply | CutStream | BaseException] = deque(syntheses)
+        self.subtasks: deque[Scripted] = deque(subtasks)
+        self.syntheses: deque[Scripted] = deque(syntheses)
         self.plan_calls: list[PlanCall] = []
         self.subtask_calls: list[SubtaskAssignment] = []
         self.repairs: list[Repair | None] = []  # of every worker and synthesis call

@@ -10,10 +10,19 @@ import redis
 
 from chorus.contract.events import EventKind
 from chorus.contract.models import Subtask, SubtaskAssignment, SubtaskResult, SubtaskStatus
+from chorus.core.ports import DeltaTail
 from chorus.errors import RetryLater
 from chorus.worker_service.execution import execute
 from tests.support.schemas import FINDINGS
-from tests.support.standins import CutStream, Rig, make_rig, planned_record, transient, worker_reply
+from tests.support.standins import (
+    CutStream,
+    PausedStream,
+    Rig,
+    make_rig,
+    planned_record,
+    transient,
+    worker_reply,
+)
 
 JOB = "job-1"
 
@@ -47,18 +56,39 @@ def test_the_streamed_text_is_published_before_the_result_and_reassembles_to_it(
     rig = rig_for()
     text = "A reply long enough to come in several pieces of four characters."
     rig.model.subtasks.append(worker_reply(text))
-    seen_before_result: list[str] = []
-    save = rig.store.save_result
+    seen_at_finish: list[str] = []
+    emit = rig.events.emit
 
-    def saving(*args: Any, **kwargs: Any) -> Any:
-        seen_before_result.append(rig.events.delta_text(JOB, 0))
-        return save(*args, **kwargs)
+    def emitting(job_id: str, kind: EventKind, **data: Any) -> None:
+        if kind is EventKind.SUBTASK_FINISHED:
+            seen_at_finish.append(rig.events.delta_text(JOB, 0))
+        emit(job_id, kind, **data)
 
-    rig.store.save_result = saving  # type: ignore[method-assign]
+    rig.events.emit = emitting  # type: ignore[method-assign]
     result = run(rig, message())
     assert result.output == text
-    assert seen_before_result == [text]  # every batch written before the result was saved
+    assert seen_at_finish == [text]  # every batch stored before the result was announced
     assert {attempt for attempt, _ in rig.events.deltas[(JOB, 0)]} == {1}
+    # Faster than the first flush: the text went with the result, no round trip of its own.
+    assert rig.events.delta_writes == 0
+
+
+def test_a_reply_flushed_midway_sends_the_rest_with_its_result() -> None:
+    rig = rig_for()
+    rig.model.subtasks.append(PausedStream("first part, ", "then the rest"))
+    result = run(rig, message())
+    assert result.output == "first part, then the rest"
+    assert rig.events.delta_writes == 1  # mid-stream, on its own
+    # The rest is appended to it (not a fresh stream wiping the first part).
+    assert rig.events.deltas[(JOB, 0)] == [(1, "first part, then"), (1, " the rest")]
+
+
+def test_a_redelivered_result_publishes_no_text_twice() -> None:
+    rig = rig_for()
+    rig.model.subtasks.append(worker_reply("once"))
+    first = run(rig, message())
+    stored = rig.store.save_result(JOB, first, tail=DeltaTail(1, "again", fresh=False))
+    assert stored == first and rig.events.delta_text(JOB, 0) == "once"
 
 
 def test_a_stream_cut_midway_drops_its_partial_text_and_asks_for_a_retry() -> None:
@@ -79,10 +109,11 @@ def test_a_stream_cut_midway_drops_its_partial_text_and_asks_for_a_retry() -> No
 def test_a_redis_error_on_a_delta_write_does_not_fail_the_call() -> None:
     rig = rig_for()
     rig.events.delta_error = redis.ConnectionError("Redis went away")
-    rig.model.subtasks.append(worker_reply("x" * 400))
+    rig.model.subtasks.append(PausedStream("x" * 200, "y" * 200))
     result = run(rig, message())
-    assert result.status is SubtaskStatus.SUCCEEDED and result.output == "x" * 400
+    assert result.status is SubtaskStatus.SUCCEEDED and result.output == "x" * 200 + "y" * 200
     assert rig.events.delta_writes == 1  # given up after the first failure
+    assert rig.events.delta_text(JOB, 0) == ""  # nor is the rest sent with the result
     assert EventKind.SUBTASK_FINISHED in rig.events.kinds(JOB)
 
 
