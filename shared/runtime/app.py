@@ -15,11 +15,11 @@ from celery import Celery
 
 from chorus.contract import limits, names
 from chorus.core.ports import TaskDeps
-from chorus.runtime.backend_compat import without_property_locks
+from chorus.runtime.backend_compat import with_blocking_pool, without_property_locks
 from chorus.settings import Settings, load_settings
 from chorus.store import sentinel
 from chorus.store.batches import BatchCollector
-from chorus.store.connection import redis_client, tls_options
+from chorus.store.connection import pool_size, redis_client, tls_options
 from chorus.store.events import JobEvents
 from chorus.store.jobs import JobStore
 from chorus.store.rate_limits import RateLimiter
@@ -41,7 +41,7 @@ class ChorusCelery(Celery):  # type: ignore[misc]
         return super().send_task(name, args, kwargs, **options)
 
     def _get_backend(self) -> Any:
-        backend = without_property_locks(super()._get_backend())
+        backend = with_blocking_pool(without_property_locks(super()._get_backend()))
         if callable(getattr(backend, "add_pending_result", None)):
             backend.add_pending_result = no_subtask_barriers(backend.add_pending_result)
         return backend
@@ -186,6 +186,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # and building one reads installed packages' metadata from disk (redis-py's driver
         # info): a fresh worker's first burst of results queued behind that.
         "result_backend_thread_safe": True,
+        # ... so that pool needs a connection for every thread (redis-py's default stops at
+        # 100 and then raises: a chord part lost that way never calls back), and a thread
+        # finding it empty waits (`backend_compat.with_blocking_pool`).
+        "redis_max_connections": pool_size(settings),
         "result_backend_always_retry": True,
         "result_backend_max_retries": 30,
         "redis_socket_timeout": limits.REDIS_SOCKET_TIMEOUT_S,

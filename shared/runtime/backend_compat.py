@@ -1,4 +1,5 @@
-"""Celery's Redis result backend without a lock on every attribute read.
+"""Celery's Redis result backend without a lock on every attribute read, and with a pool that
+waits for a free connection rather than raising.
 
 The backend's `client` and its chord scripts are kombu `cached_property`s, and kombu's takes
 the property's one RLock, shared by every instance, on every read, cached or not (a data
@@ -16,6 +17,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import redis
 from kombu.utils.objects import cached_property as KombuCachedProperty
 
 
@@ -40,3 +42,13 @@ def _unlocked(cls: type) -> type:
     if not body:
         return cls
     return type(cls.__name__, (cls,), {"__module__": cls.__module__, **body})
+
+
+def with_blocking_pool(backend: Any) -> Any:
+    """`backend`, its Redis pool a blocking one: a thread finding every connection taken waits
+    for one (up to redis-py's 20 s) instead of failing at once with `MaxConnectionsError`,
+    which in a chord part loses the part (the job then waits for the reconciler). A backend
+    given a pool class, or building its pool another way (sentinel), is left as it is."""
+    if getattr(backend, "_ConnectionPool", ...) is None:
+        backend._ConnectionPool = redis.BlockingConnectionPool
+    return backend

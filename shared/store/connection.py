@@ -34,13 +34,12 @@ def redis_client(settings: Settings, *, fail_fast: bool = False) -> redis.Redis:
     The pool holds a connection for every thread a process runs, and a thread that finds it
     empty waits for one instead of failing (redis-py's own pool stops at 100 connections and
     then raises, which a worker with 200 threads reaches under load)."""
-    threads = max(settings.worker_concurrency, settings.orchestrator_concurrency)
     options = _options(settings)
     retries = _retries(settings)
     if fail_fast:
         options.update(_fail_fast_options())
         retries = 0
-    options["max_connections"] = threads + limits.REDIS_POOL_HEADROOM
+    options["max_connections"] = pool_size(settings)
     options["retry"] = Retry(_backoff(), retries=retries)
     url = settings.redis_url.get_secret_value()
     if is_sentinel_url(url):
@@ -49,6 +48,12 @@ def redis_client(settings: Settings, *, fail_fast: bool = False) -> redis.Redis:
     else:
         pool = redis.BlockingConnectionPool.from_url(url, **options)
     return redis.Redis(connection_pool=pool)
+
+
+def pool_size(settings: Settings) -> int:
+    """Connections a process's Redis pool may hold: one for each of its threads, and spare."""
+    threads = max(settings.worker_concurrency, settings.orchestrator_concurrency)
+    return threads + limits.REDIS_POOL_HEADROOM
 
 
 def async_redis_client(

@@ -1,14 +1,16 @@
-"""The result backend's cached properties, read while another thread holds kombu's lock."""
+"""The result backend's cached properties, read while another thread holds kombu's lock, and
+its Redis pool (blocking, a connection for every thread)."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import redis
 from celery.backends.redis import RedisBackend
 
 from chorus.runtime.app import create_celery_app
-from chorus.runtime.backend_compat import without_property_locks
+from chorus.runtime.backend_compat import with_blocking_pool, without_property_locks
 from chorus.settings import Settings
 
 WAIT_S = 5.0
@@ -65,3 +67,16 @@ def test_one_backend_for_every_thread() -> None:
     with ThreadPoolExecutor(4) as pool:
         backends = set(map(id, pool.map(lambda _: app.backend, range(16))))
     assert backends == {id(first)}
+
+
+def test_the_backends_pool_waits_and_holds_a_connection_for_every_thread() -> None:
+    settings = Settings(redis_url="redis://127.0.0.1:1/0", worker_concurrency=1000)
+    pool = create_celery_app(settings).backend.client.connection_pool
+    assert isinstance(pool, redis.BlockingConnectionPool)
+    assert pool.max_connections >= 1000
+
+
+def test_a_backend_given_its_own_pool_class_keeps_it() -> None:
+    given = backend()
+    given._ConnectionPool = redis.ConnectionPool
+    assert with_blocking_pool(given)._ConnectionPool is redis.ConnectionPool
