@@ -137,6 +137,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_connect_timeout": limits.REDIS_CONNECT_TIMEOUT_S,
         "health_check_interval": limits.REDIS_HEALTH_CHECK_S,
         "retry_on_timeout": True,
+        # A channel's Redis pool stops at 10 connections and then raises (kombu's default):
+        # the consumer's channel acknowledges for every pool thread.
+        "max_connections": pool_size(settings),
         **failover,
     }
     tls = tls_options(settings)

@@ -116,3 +116,9 @@ def test_a_group_barrier_on_a_chord_subtask_subscribes_to_nothing() -> None:
     add(subtask)  # somebody really waits on it: watched as before
     add(_Result("another-task"), weak=True)  # any other group's barrier: watched
     assert watched == [(subtask.id, False), ("another-task", True)]
+
+
+def test_every_redis_pool_holds_a_connection_for_every_thread() -> None:
+    config = celery_config(Settings(worker_concurrency=1000))
+    assert config["broker_transport_options"]["max_connections"] >= 1000
+    assert config["redis_max_connections"] >= 1000
