@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from celery import Celery
@@ -24,6 +24,9 @@ from chorus.store.events import JobEvents
 from chorus.store.jobs import JobStore
 from chorus.store.rate_limits import RateLimiter
 
+if TYPE_CHECKING:  # the consumer imports Celery's worker: only worker processes load it
+    from chorus.runtime.consumer import SentEvents
+
 
 class ChorusCelery(Celery):  # type: ignore[misc]
     """A Celery app that carries the process's Settings and its lazily built dependencies."""
@@ -31,13 +34,19 @@ class ChorusCelery(Celery):  # type: ignore[misc]
     def __init__(self, settings: Settings, **kwargs: Any) -> None:
         super().__init__("chorus", **kwargs)
         self.settings = settings
+        # Set by a worker process's consumer (`runtime.consumer`): its buffered task events.
+        self.sent_events: SentEvents | None = None
 
     def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
         """Every message Chorus sends (submits, chord parts and callbacks, retries) names its
-        job in a header, so the reconciler can tell a job with work in flight from one without."""
+        job in a header, so the reconciler can tell a job with work in flight from one without.
+        In a worker process its task-sent event joins the consumer's batch of task events."""
         job_id = job_of_message(name, kwargs, options.get("task_id"))
         if job_id is not None:
             options["headers"] = {**(options.get("headers") or {}), names.JOB_HEADER: job_id}
+        sent = self.sent_events
+        if sent is not None and "event_dispatcher" not in options and sent.ready():
+            options["event_dispatcher"] = sent
         return super().send_task(name, args, kwargs, **options)
 
     def _get_backend(self) -> Any:

@@ -1,5 +1,5 @@
 """The Celery consumer of a Chorus process (`worker_consumer`): Celery's own, with its task
-events sent in batches.
+events sent in batches, the task-sent events of the tasks the process sends among them.
 
 A worker sends three events per task (received, started, succeeded). Celery buffers them and
 asks its event loop to flush as soon as one is buffered, so a busy worker publishes a message,
@@ -7,6 +7,11 @@ and wakes its loop from a pool thread, for nearly every event: about a tenth of 
 worker's CPU, in the thread that also starts every task. Here a flush is due at most every
 `EVENT_FLUSH_S`; Flower sees each event that much later at most. Celery's own limit still
 flushes a full buffer at once.
+
+The tasks a process sends (an orchestrator's chords: five subtasks a job, and a worker's
+chord callbacks) each have a task-sent event too, which Celery publishes on its own, one
+message and one Redis round trip each, in the sending thread. `SentEvents` hands them to the
+same buffer (`ChorusCelery.send_task`).
 """
 
 from __future__ import annotations
@@ -62,6 +67,32 @@ class FlushPacer:
         self._flush()
 
 
+class SentEvents:
+    """What `send_task_message` calls with a task-sent event (`publish`), adding it to the
+    consumer's buffered task events. `ready()`: whether it can now; if not (no dispatcher yet,
+    or one that would not buffer or would drop task events), the caller leaves Celery's own
+    dispatcher in place, which publishes at once."""
+
+    def __init__(self, consumer: Any) -> None:
+        self._consumer = consumer
+
+    def ready(self) -> bool:
+        # Looked up each time: the consumer builds a new dispatcher after a reconnect.
+        dispatcher = getattr(self._consumer, "event_dispatcher", None)
+        if dispatcher is None or not dispatcher.enabled:
+            return False
+        groups = dispatcher.groups
+        return TASK_GROUP in dispatcher.buffer_group and (not groups or TASK_GROUP in groups)
+
+    def publish(self, type: str, fields: dict[str, Any], producer: Any, **_: Any) -> None:
+        """Celery's `EventDispatcher.publish` signature; the producer and retry options are
+        the sender's, not needed here: the consumer's dispatcher publishes the batch."""
+        self._consumer.event_dispatcher.send(type, **fields)
+
+
+TASK_GROUP = "task"
+
+
 class ChorusConsumer(Consumer):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -71,6 +102,7 @@ class ChorusConsumer(Consumer):  # type: ignore[misc]
             if hub
             else None
         )
+        self.app.sent_events = SentEvents(self)
 
     def on_send_event_buffered(self) -> None:
         if self._pacer is not None and self._pacer.ask():

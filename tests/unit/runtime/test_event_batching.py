@@ -1,11 +1,14 @@
 """Task events leave in batches (`chorus.runtime.consumer.FlushPacer`): one flush pending at
-a time, at most one per interval, and no event left behind a flush that has started."""
+a time, at most one per interval, and no event left behind a flush that has started; the
+task-sent events of the tasks a process sends join them (`SentEvents`) when they can."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from chorus.runtime.consumer import FlushPacer
+import pytest
+
+from chorus.runtime.consumer import FlushPacer, SentEvents
 
 INTERVAL_S = 0.05
 
@@ -97,3 +100,47 @@ def test_an_idle_pacer_flushes_an_event_at_once_after_the_interval() -> None:
     pacer.ask()
     pacer.plan()
     assert flushes == [100.0, 101.0] and loop.timers == []
+
+
+class Dispatcher:
+    """The parts of Celery's EventDispatcher `SentEvents` reads."""
+
+    def __init__(self, *, enabled: bool = True, groups: set[str] | None = None,
+                 buffer_group: frozenset[str] = frozenset({"task"})) -> None:  # fmt: skip
+        self.enabled, self.groups, self.buffer_group = enabled, groups, buffer_group
+        self.sent: list[tuple[str, dict[str, object]]] = []
+
+    def send(self, type: str, **fields: object) -> None:
+        self.sent.append((type, fields))
+
+
+class Consumer:
+    def __init__(self, dispatcher: Dispatcher | None) -> None:
+        self.event_dispatcher = dispatcher
+
+
+@pytest.mark.parametrize(
+    ("dispatcher", "ready"),
+    [
+        (None, False),  # before the consumer's Events step built one
+        (Dispatcher(enabled=False), False),
+        (Dispatcher(buffer_group=frozenset()), False),  # no event loop: nothing is buffered
+        (Dispatcher(groups={"worker"}), False),  # it would drop task events
+        (Dispatcher(groups={"task", "worker"}), True),
+        (Dispatcher(groups=None), True),
+    ],
+)
+def test_sent_events_take_the_consumers_batch_only_when_it_buffers_them(
+    dispatcher: Dispatcher | None, ready: bool
+) -> None:
+    assert SentEvents(Consumer(dispatcher)).ready() is ready
+
+
+def test_a_sent_event_is_handed_to_the_consumers_dispatcher() -> None:
+    dispatcher = Dispatcher()
+    consumer = Consumer(dispatcher)
+    SentEvents(consumer).publish("task-sent", {"uuid": "u1", "name": "n"}, producer=object())
+    assert dispatcher.sent == [("task-sent", {"uuid": "u1", "name": "n"})]
+    consumer.event_dispatcher = later = Dispatcher()  # rebuilt after a reconnect
+    SentEvents(consumer).publish("task-sent", {"uuid": "u2"}, producer=object())
+    assert later.sent == [("task-sent", {"uuid": "u2"})]
