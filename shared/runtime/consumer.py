@@ -16,6 +16,7 @@ same buffer (`ChorusCelery.send_task`).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,8 @@ from typing import Any
 from celery.worker.consumer import Consumer
 
 from chorus.contract import limits
+
+log = logging.getLogger(__name__)
 
 
 class FlushPacer:
@@ -84,10 +87,19 @@ class SentEvents:
         groups = dispatcher.groups
         return TASK_GROUP in dispatcher.buffer_group and (not groups or TASK_GROUP in groups)
 
-    def publish(self, type: str, fields: dict[str, Any], producer: Any, **_: Any) -> None:
+    def publish(self, event_type: str, fields: dict[str, Any], producer: Any, **_: Any) -> None:
         """Celery's `EventDispatcher.publish` signature; the producer and retry options are
-        the sender's, not needed here: the consumer's dispatcher publishes the batch."""
-        self._consumer.event_dispatcher.send(type, **fields)
+        the sender's, not needed here: the consumer's dispatcher publishes the batch. Called
+        once the task's message is sent: an event for Flower must not fail the send (the
+        caller would send the task again), so a dispatcher gone meanwhile drops the event."""
+        dispatcher = getattr(self._consumer, "event_dispatcher", None)
+        if dispatcher is None:
+            log.debug("task-sent event dropped: the consumer's dispatcher is being rebuilt")
+            return
+        try:
+            dispatcher.send(event_type, **fields)
+        except Exception as exc:
+            log.warning("task-sent event dropped: %s", type(exc).__name__)
 
 
 TASK_GROUP = "task"

@@ -144,3 +144,16 @@ def test_a_sent_event_is_handed_to_the_consumers_dispatcher() -> None:
     consumer.event_dispatcher = later = Dispatcher()  # rebuilt after a reconnect
     SentEvents(consumer).publish("task-sent", {"uuid": "u2"}, producer=object())
     assert later.sent == [("task-sent", {"uuid": "u2"})]
+
+
+class Broken(Dispatcher):
+    def send(self, type: str, **fields: object) -> None:
+        raise ConnectionError("broker away")
+
+
+@pytest.mark.parametrize("dispatcher", [None, Broken()])
+def test_a_sent_event_that_cannot_be_buffered_is_dropped_never_raised(
+    dispatcher: Dispatcher | None,
+) -> None:
+    # Called after the task's message went out: raising would make the caller send it again.
+    SentEvents(Consumer(dispatcher)).publish("task-sent", {"uuid": "u1"}, producer=object())
