@@ -72,6 +72,15 @@ def _events(job_id: str, cursor: Cursor, reply: Any, with_deltas: bool) -> list[
     ]
 
 
+def delta_fields(job_id: str, index: int | None, attempt: int, text: str) -> dict[str, str]:
+    """A `subtask_delta` event as its stream stores it (also written by the result script,
+    `JobStore.save_result`, for a reply's last batch)."""
+    extra: dict[str, Any] = {"synthesis": True} if index is None else {}
+    return event_fields(
+        job_id, EventKind.SUBTASK_DELTA, index=index, attempt=attempt, text=text, **extra
+    )
+
+
 class JobEvents:
     def __init__(self, client: redis.Redis, *, ttl_s: int) -> None:
         self._redis = client
@@ -91,10 +100,7 @@ class JobEvents:
         """One batch of a subtask's (or, index None, the synthesis's) text, in its own stream:
         trimmed when the result is recorded (`SAVE_RESULT_LUA`) or the job ends."""
         key = _deltas_key(job_id, index)
-        extra: dict[str, Any] = {"synthesis": True} if index is None else {}
-        fields = event_fields(
-            job_id, EventKind.SUBTASK_DELTA, index=index, attempt=attempt, text=text, **extra
-        )
+        fields = delta_fields(job_id, index, attempt, text)
         with self._redis.pipeline(transaction=False) as pipe:
             if fresh:  # in the same round trip as the call's first batch
                 pipe.delete(key)

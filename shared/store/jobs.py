@@ -24,6 +24,7 @@ from chorus.errors import InvalidTransition, JobNotFound, JobTimeout
 from chorus.settings import Settings
 from chorus.store.cache_signals import CacheSignals
 from chorus.store.connection import redis_client
+from chorus.store.events import delta_fields
 from chorus.store.job_claims import OWNED_FIELD, JobClaims
 from chorus.store.scripts import SAVE_RESULT_LUA
 from chorus.store.transitions import minute_of, queue_transition
@@ -148,13 +149,7 @@ class JobStore(JobClaims, CacheSignals):
         )
         delta = ""
         if tail is not None:
-            delta = event_fields(
-                job_id,
-                EventKind.SUBTASK_DELTA,
-                index=result.index,
-                attempt=tail.attempt,
-                text=tail.text,
-            )["data"]
+            delta = delta_fields(job_id, result.index, tail.attempt, tail.text)["data"]
         stored = self._save_result(
             keys=keys,
             args=[
